@@ -1,0 +1,79 @@
+# TinyKV in Swift: build, test and run.
+#
+#   make run    install what is missing, build, and start a local cluster
+#   make test   install what is missing, build, and run every test
+#
+SHELL := /bin/bash
+SWIFT ?= swift
+BUILD_FLAGS ?=
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECK_PROTO ?= $(firstword $(wildcard ../shared/wire/check-proto) $(wildcard /work/shared/wire/check-proto))
+
+DEB_PACKAGES := libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler librocksdb-dev \
+	python3-venv pkg-config iproute2 procps
+PY_PACKAGES := grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking
+
+PROTO_FILES := $(sort $(wildcard proto/*.proto))
+C_OUT := Sources/CTinyKVProto
+SWIFT_OUT := Sources/TinyKVProto/Generated
+SWIFT_TEST_OUT := Tests/TinyKVProtoTests/Generated
+
+.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e run clean bench
+
+all: build
+
+## deps: Debian packages and the Python venv (idempotent)
+deps: .deps-apt.stamp $(VENV)/.stamp
+
+.deps-apt.stamp:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+$(VENV)/.stamp:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q $(PY_PACKAGES)
+	@touch $@
+
+## build: debug build of every target
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+release: deps
+	$(SWIFT) build -c release $(BUILD_FLAGS)
+
+## proto: regenerate protobuf-c C code and the Swift bridge from proto/
+proto: deps
+	rm -rf .build-proto && mkdir -p .build-proto/c
+	protoc-c --c_out=.build-proto/c -Iproto $(PROTO_FILES)
+	rm -f $(C_OUT)/*.pb-c.c $(C_OUT)/include/*.pb-c.h
+	cp .build-proto/c/*.pb-c.c $(C_OUT)/
+	cp .build-proto/c/*.pb-c.h $(C_OUT)/include/
+	protoc -Iproto --include_imports --descriptor_set_out=.build-proto/tinykv.desc $(PROTO_FILES)
+	rm -f $(SWIFT_OUT)/*.swift $(SWIFT_TEST_OUT)/*.swift
+	$(PY) tools/protogen/swift_wire_gen.py .build-proto/tinykv.desc $(C_OUT)/include $(SWIFT_OUT) $(SWIFT_TEST_OUT) tinykv
+
+check-proto: deps
+	$(CHECK_PROTO) proto
+
+## test: the wire check, every Swift test, and the end-to-end tests over real processes
+test: deps check-proto test-swift test-e2e
+
+test-swift: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+test-e2e: deps build
+	$(PY) -m pytest -q tests_e2e
+
+## run: a local cluster (one scheduler, three stores) with the embedded default config
+run: build
+	tools/run-cluster.sh
+
+clean:
+	rm -rf .build .build-proto

@@ -1,0 +1,2 @@
+// RocksDB's C API, from Debian's librocksdb-dev.
+#include <rocksdb/c.h>

@@ -1,0 +1,185 @@
+import CRocksDB
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A RocksDB database opened with a fixed set of column families.
+///
+/// RocksDB is safe to use from many threads at once; this type only adds the
+/// column family table and error conversion. Calls block the calling thread for
+/// the duration of the disk work (a synced write waits for fsync), so callers on
+/// Swift's cooperative pool should batch writes through ``GroupCommitter``.
+public final class RocksEngine: KVEngine, @unchecked Sendable {
+    /// The directory the database lives in.
+    public let path: String
+    /// The column families the database was opened with.
+    public let columnFamilies: [ColumnFamily]
+
+    private let db: OpaquePointer
+    private let handles: [ColumnFamily: OpaquePointer]
+    private let options: OpaquePointer
+    private let syncWrite: OpaquePointer
+    private let asyncWrite: OpaquePointer
+    private let readOptions: OpaquePointer
+    private let isClosed = Mutex(false)
+
+    /// Opens (creating when missing) the database at `path`.
+    public init(path: String, columnFamilies: [ColumnFamily] = ColumnFamily.standard) throws {
+        self.path = path
+        var families = columnFamilies
+        if !families.contains(.default) { families.insert(.default, at: 0) }
+        self.columnFamilies = families
+
+        let options = rocksdb_options_create()!
+        rocksdb_options_set_create_if_missing(options, 1)
+        rocksdb_options_set_create_missing_column_families(options, 1)
+        rocksdb_options_increase_parallelism(options, 2)
+        rocksdb_options_set_max_background_jobs(options, 2)
+        rocksdb_options_set_write_buffer_size(options, 64 << 20)
+
+        var names = families.map { strdup($0.name) }
+        defer { names.forEach { free($0) } }
+        var familyOptions: [OpaquePointer?] = families.map { _ in options }
+        var familyHandles = [OpaquePointer?](repeating: nil, count: families.count)
+        var error: UnsafeMutablePointer<CChar>?
+        let opened = names.withUnsafeMutableBufferPointer { namePointers in
+            namePointers.withMemoryRebound(to: UnsafePointer<CChar>?.self) { constNames in
+                rocksdb_open_column_families(
+                    options, path, Int32(families.count), constNames.baseAddress,
+                    &familyOptions, &familyHandles, &error)
+            }
+        }
+        if let message = Self.take(error) {
+            rocksdb_options_destroy(options)
+            throw StorageError.engine("open \(path): \(message)")
+        }
+        guard let opened else {
+            rocksdb_options_destroy(options)
+            throw StorageError.engine("open \(path) failed")
+        }
+        db = opened
+        self.options = options
+        var table: [ColumnFamily: OpaquePointer] = [:]
+        for (family, handle) in zip(families, familyHandles) { table[family] = handle! }
+        handles = table
+        syncWrite = rocksdb_writeoptions_create()!
+        rocksdb_writeoptions_set_sync(syncWrite, 1)
+        asyncWrite = rocksdb_writeoptions_create()!
+        readOptions = rocksdb_readoptions_create()!
+    }
+
+    deinit {
+        close()
+        rocksdb_writeoptions_destroy(syncWrite)
+        rocksdb_writeoptions_destroy(asyncWrite)
+        rocksdb_readoptions_destroy(readOptions)
+        rocksdb_options_destroy(options)
+    }
+
+    /// Flushes nothing more and releases the database; later calls throw ``StorageError/closed``.
+    public func close() {
+        let wasClosed = isClosed.withLock { closed in
+            defer { closed = true }
+            return closed
+        }
+        guard !wasClosed else { return }
+        for handle in handles.values { rocksdb_column_family_handle_destroy(handle) }
+        rocksdb_close(db)
+    }
+
+    func handle(_ cf: ColumnFamily) throws -> OpaquePointer {
+        if isClosed.withLock({ $0 }) { throw StorageError.closed }
+        guard let handle = handles[cf] else { throw StorageError.unknownColumnFamily(cf.name) }
+        return handle
+    }
+
+    public func get(_ cf: ColumnFamily, _ key: [UInt8]) throws -> [UInt8]? {
+        try get(cf, key, readOptions: readOptions)
+    }
+
+    func get(_ cf: ColumnFamily, _ key: [UInt8], readOptions: OpaquePointer) throws -> [UInt8]? {
+        let family = try handle(cf)
+        var length = 0
+        var error: UnsafeMutablePointer<CChar>?
+        let value = key.withUnsafeBufferPointer { keyBuffer in
+            keyBuffer.withMemoryRebound(to: CChar.self) {
+                rocksdb_get_cf(db, readOptions, family, $0.baseAddress, $0.count, &length, &error)
+            }
+        }
+        if let message = Self.take(error) { throw StorageError.engine(message) }
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return value.withMemoryRebound(to: UInt8.self, capacity: length) {
+            [UInt8](UnsafeBufferPointer(start: $0, count: length))
+        }
+    }
+
+    public func write(_ batch: WriteBatch, sync: Bool) throws {
+        if batch.isEmpty { return }
+        let native = rocksdb_writebatch_create()!
+        defer { rocksdb_writebatch_destroy(native) }
+        for operation in batch.operations {
+            switch operation {
+            case .put(let cf, let key, let value):
+                let family = try handle(cf)
+                key.withUnsafeBytes { k in
+                    value.withUnsafeBytes { v in
+                        rocksdb_writebatch_put_cf(native, family, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count,
+                                                  v.baseAddress?.assumingMemoryBound(to: CChar.self), v.count)
+                    }
+                }
+            case .delete(let cf, let key):
+                let family = try handle(cf)
+                key.withUnsafeBytes { k in
+                    rocksdb_writebatch_delete_cf(native, family, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
+                }
+            case .deleteRange(let cf, let start, let end):
+                let family = try handle(cf)
+                start.withUnsafeBytes { s in
+                    end.withUnsafeBytes { e in
+                        rocksdb_writebatch_delete_range_cf(native, family, s.baseAddress?.assumingMemoryBound(to: CChar.self), s.count,
+                                                           e.baseAddress?.assumingMemoryBound(to: CChar.self), e.count)
+                    }
+                }
+            }
+        }
+        if isClosed.withLock({ $0 }) { throw StorageError.closed }
+        var error: UnsafeMutablePointer<CChar>?
+        rocksdb_write(db, sync ? syncWrite : asyncWrite, native, &error)
+        if let message = Self.take(error) { throw StorageError.engine(message) }
+    }
+
+    public func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator {
+        try EngineIterator(db: db, family: handle(cf), snapshot: nil, lowerBound: lowerBound, upperBound: upperBound)
+    }
+
+    public func snapshot() -> any KVReader {
+        RocksSnapshot(engine: self, db: db)
+    }
+
+    /// RocksDB's estimate of the bytes stored for `[start, end)` in `cf`.
+    public func approximateSize(_ cf: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws -> UInt64 {
+        let family = try handle(cf)
+        var size: UInt64 = 0
+        var error: UnsafeMutablePointer<CChar>?
+        start.withUnsafeBytes { s in
+            end.withUnsafeBytes { e in
+                var startPointer: UnsafePointer<CChar>? = s.baseAddress?.assumingMemoryBound(to: CChar.self)
+                var endPointer: UnsafePointer<CChar>? = e.baseAddress?.assumingMemoryBound(to: CChar.self)
+                var startLength = s.count
+                var endLength = e.count
+                rocksdb_approximate_sizes_cf(db, family, 1, &startPointer, &startLength, &endPointer, &endLength, &size, &error)
+            }
+        }
+        if let message = Self.take(error) { throw StorageError.engine(message) }
+        return size
+    }
+
+    /// Turns a RocksDB error pointer into a message and frees it.
+    static func take(_ error: UnsafeMutablePointer<CChar>?) -> String? {
+        guard let error else { return nil }
+        defer { rocksdb_free(error) }
+        return String(cString: error)
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import XCTest
+@testable import Storage
+
+final class RocksEngineTests: XCTestCase {
+    private var directory: String!
+
+    override func setUp() {
+        directory = NSTemporaryDirectory() + "rocks-\(UUID().uuidString)"
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    func testPutGetDeleteAcrossColumnFamilies() throws {
+        let engine = try RocksEngine(path: directory)
+        var batch = WriteBatch()
+        batch.put(.default, bytes("k"), bytes("v-default"))
+        batch.put(.lock, bytes("k"), bytes("v-lock"))
+        try engine.write(batch, sync: true)
+        XCTAssertEqual(try engine.get(.default, bytes("k")), bytes("v-default"))
+        XCTAssertEqual(try engine.get(.lock, bytes("k")), bytes("v-lock"))
+        XCTAssertNil(try engine.get(.write, bytes("k")))
+
+        var delete = WriteBatch()
+        delete.delete(.default, bytes("k"))
+        try engine.write(delete, sync: false)
+        XCTAssertNil(try engine.get(.default, bytes("k")))
+        XCTAssertEqual(try engine.get(.lock, bytes("k")), bytes("v-lock"))
+    }
+
+    func testEmptyValueIsNotMissing() throws {
+        let engine = try RocksEngine(path: directory)
+        var batch = WriteBatch()
+        batch.put(.default, bytes("empty"), [])
+        try engine.write(batch, sync: false)
+        XCTAssertEqual(try engine.get(.default, bytes("empty")), [])
+    }
+
+    func testUnknownColumnFamilyThrows() throws {
+        let engine = try RocksEngine(path: directory)
+        XCTAssertThrowsError(try engine.get(ColumnFamily("nope"), bytes("k"))) { error in
+            XCTAssertEqual(error as? StorageError, .unknownColumnFamily("nope"))
+        }
+        XCTAssertNil(ColumnFamily.named("nope"))
+        XCTAssertEqual(ColumnFamily.named(""), .default)
+    }
+
+    func testScanIsOrderedBoundedAndLimited() throws {
+        let engine = try RocksEngine(path: directory)
+        var batch = WriteBatch()
+        for key in ["a", "b", "c", "d", "e"] { batch.put(.write, bytes(key), bytes(key.uppercased())) }
+        batch.put(.default, bytes("c2"), bytes("other cf"))
+        try engine.write(batch, sync: false)
+        XCTAssertEqual(try engine.scan(.write, from: bytes("b"), limit: 10).map(\.key), ["b", "c", "d", "e"].map(bytes))
+        XCTAssertEqual(try engine.scan(.write, from: bytes("b"), to: bytes("d"), limit: 10).map(\.key), ["b", "c"].map(bytes))
+        XCTAssertEqual(try engine.scan(.write, from: [], limit: 2).map(\.value), ["A", "B"].map(bytes))
+        XCTAssertEqual(try engine.scan(.write, from: bytes("bb"), limit: 0), [])
+    }
+
+    func testReverseIteration() throws {
+        let engine = try RocksEngine(path: directory)
+        var batch = WriteBatch()
+        for key in ["a", "b", "c"] { batch.put(.default, bytes(key), []) }
+        try engine.write(batch, sync: false)
+        let iterator = try engine.makeIterator(.default, lowerBound: nil, upperBound: bytes("c"))
+        iterator.seekToLast()
+        XCTAssertEqual(iterator.key, bytes("b"))
+        iterator.seekForPrev(bytes("bz"))
+        XCTAssertEqual(iterator.key, bytes("b"))
+        iterator.previous()
+        XCTAssertEqual(iterator.key, bytes("a"))
+        iterator.previous()
+        XCTAssertFalse(iterator.isValid)
+    }
+
+    func testSnapshotIsConsistent() throws {
+        let engine = try RocksEngine(path: directory)
+        var batch = WriteBatch()
+        batch.put(.default, bytes("k"), bytes("old"))
+        try engine.write(batch, sync: false)
+        let snapshot = engine.snapshot()
+        var update = WriteBatch()
+        update.put(.default, bytes("k"), bytes("new"))
+        update.put(.default, bytes("k2"), bytes("new"))
+        try engine.write(update, sync: false)
+        XCTAssertEqual(try snapshot.get(.default, bytes("k")), bytes("old"))
+        XCTAssertEqual(try snapshot.scan(.default, from: [], limit: 10).count, 1)
+        XCTAssertEqual(try engine.get(.default, bytes("k")), bytes("new"))
+    }
+
+    func testDeleteRange() throws {
+        let engine = try RocksEngine(path: directory)
+        var batch = WriteBatch()
+        for key in ["a", "b", "c", "d"] { batch.put(.default, bytes(key), []) }
+        batch.deleteRange(.default, from: bytes("b"), to: bytes("d"))
+        try engine.write(batch, sync: false)
+        XCTAssertEqual(try engine.scan(.default, from: [], limit: 10).map(\.key), ["a", "d"].map(bytes))
+    }
+
+    func testDataSurvivesReopen() throws {
+        do {
+            let engine = try RocksEngine(path: directory)
+            var batch = WriteBatch()
+            batch.put(.write, bytes("durable"), bytes("yes"))
+            try engine.write(batch, sync: true)
+            engine.close()
+            XCTAssertThrowsError(try engine.get(.write, bytes("durable")))
+        }
+        let reopened = try RocksEngine(path: directory)
+        XCTAssertEqual(try reopened.get(.write, bytes("durable")), bytes("yes"))
+    }
+
+    func testGroupCommitterAppliesConcurrentBatches() async throws {
+        let engine = try RocksEngine(path: directory)
+        let committer = GroupCommitter(engine: engine)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    var batch = WriteBatch()
+                    batch.put(.default, Array("key-\(index)".utf8), Array("\(index)".utf8))
+                    try await committer.commit(batch)
+                }
+            }
+            try await group.waitForAll()
+        }
+        XCTAssertEqual(try engine.scan(.default, from: [], limit: 1000).count, 200)
+        committer.stop()
+        var late = WriteBatch()
+        late.put(.default, bytes("late"), [])
+        do {
+            try await committer.commit(late)
+            XCTFail("commit after stop must fail")
+        } catch {
+            XCTAssertEqual(error as? StorageError, .closed)
+        }
+    }
+}
