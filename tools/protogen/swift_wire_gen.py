@@ -377,6 +377,22 @@ def main():
                 all_enums.append(naming.swift_type(full))
             out.append("}")
             out.append("")
+        for svc in fd.service:
+            out.append(f"extension {ns} {{")
+            out.append(f"    /// The methods of `service {fd.package}.{svc.name}`.")
+            out.append(f"    public enum {svc.name} {{")
+            out.append(f'        public static let serviceName = "{fd.package}.{svc.name}"')
+            for m in svc.method:
+                req, resp = naming.swift_type(m.input_type), naming.swift_type(m.output_type)
+                kind = ("bidirectional streaming" if m.client_streaming and m.server_streaming else
+                        "client streaming" if m.client_streaming else
+                        "server streaming" if m.server_streaming else "unary")
+                out.append(f"        /// `{m.name}` ({kind})")
+                out.append(f"        public static let {enum_case(m.name, '')} = RPCMethod<{req}, {resp}>(")
+                out.append(f'            path: "/{fd.package}.{svc.name}/{m.name}", clientStreaming: {str(m.client_streaming).lower()}, serverStreaming: {str(m.server_streaming).lower()})')
+            out.append("    }")
+            out.append("}")
+            out.append("")
         bridge = [header, "internal import CTinyKVProto", ""]
         random_out = [header, "@testable import TinyKVProto", ""]
         if fd.message_type:

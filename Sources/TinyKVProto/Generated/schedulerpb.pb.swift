@@ -127,6 +127,76 @@ extension Schedulerpb {
 }
 
 extension Schedulerpb {
+    /// The methods of `service schedulerpb.Scheduler`.
+    public enum Scheduler {
+        public static let serviceName = "schedulerpb.Scheduler"
+        /// `AllocID` (unary)
+        public static let allocID = RPCMethod<Schedulerpb.AllocIDRequest, Schedulerpb.AllocIDResponse>(
+            path: "/schedulerpb.Scheduler/AllocID", clientStreaming: false, serverStreaming: false)
+        /// `AskSplit` (unary)
+        public static let askSplit = RPCMethod<Schedulerpb.AskSplitRequest, Schedulerpb.AskSplitResponse>(
+            path: "/schedulerpb.Scheduler/AskSplit", clientStreaming: false, serverStreaming: false)
+        /// `Bootstrap` (unary)
+        public static let bootstrap = RPCMethod<Schedulerpb.BootstrapRequest, Schedulerpb.BootstrapResponse>(
+            path: "/schedulerpb.Scheduler/Bootstrap", clientStreaming: false, serverStreaming: false)
+        /// `GetAllStores` (unary)
+        public static let getAllStores = RPCMethod<Schedulerpb.GetAllStoresRequest, Schedulerpb.GetAllStoresResponse>(
+            path: "/schedulerpb.Scheduler/GetAllStores", clientStreaming: false, serverStreaming: false)
+        /// `GetClusterConfig` (unary)
+        public static let getClusterConfig = RPCMethod<Schedulerpb.GetClusterConfigRequest, Schedulerpb.GetClusterConfigResponse>(
+            path: "/schedulerpb.Scheduler/GetClusterConfig", clientStreaming: false, serverStreaming: false)
+        /// `GetGCSafePoint` (unary)
+        public static let getGCSafePoint = RPCMethod<Schedulerpb.GetGCSafePointRequest, Schedulerpb.GetGCSafePointResponse>(
+            path: "/schedulerpb.Scheduler/GetGCSafePoint", clientStreaming: false, serverStreaming: false)
+        /// `GetMembers` (unary)
+        public static let getMembers = RPCMethod<Schedulerpb.GetMembersRequest, Schedulerpb.GetMembersResponse>(
+            path: "/schedulerpb.Scheduler/GetMembers", clientStreaming: false, serverStreaming: false)
+        /// `GetOperator` (unary)
+        public static let getOperator = RPCMethod<Schedulerpb.GetOperatorRequest, Schedulerpb.GetOperatorResponse>(
+            path: "/schedulerpb.Scheduler/GetOperator", clientStreaming: false, serverStreaming: false)
+        /// `GetPrevRegion` (unary)
+        public static let getPrevRegion = RPCMethod<Schedulerpb.GetRegionRequest, Schedulerpb.GetRegionResponse>(
+            path: "/schedulerpb.Scheduler/GetPrevRegion", clientStreaming: false, serverStreaming: false)
+        /// `GetRegion` (unary)
+        public static let getRegion = RPCMethod<Schedulerpb.GetRegionRequest, Schedulerpb.GetRegionResponse>(
+            path: "/schedulerpb.Scheduler/GetRegion", clientStreaming: false, serverStreaming: false)
+        /// `GetRegionByID` (unary)
+        public static let getRegionByID = RPCMethod<Schedulerpb.GetRegionByIDRequest, Schedulerpb.GetRegionResponse>(
+            path: "/schedulerpb.Scheduler/GetRegionByID", clientStreaming: false, serverStreaming: false)
+        /// `GetStore` (unary)
+        public static let getStore = RPCMethod<Schedulerpb.GetStoreRequest, Schedulerpb.GetStoreResponse>(
+            path: "/schedulerpb.Scheduler/GetStore", clientStreaming: false, serverStreaming: false)
+        /// `IsBootstrapped` (unary)
+        public static let isBootstrapped = RPCMethod<Schedulerpb.IsBootstrappedRequest, Schedulerpb.IsBootstrappedResponse>(
+            path: "/schedulerpb.Scheduler/IsBootstrapped", clientStreaming: false, serverStreaming: false)
+        /// `PutClusterConfig` (unary)
+        public static let putClusterConfig = RPCMethod<Schedulerpb.PutClusterConfigRequest, Schedulerpb.PutClusterConfigResponse>(
+            path: "/schedulerpb.Scheduler/PutClusterConfig", clientStreaming: false, serverStreaming: false)
+        /// `PutStore` (unary)
+        public static let putStore = RPCMethod<Schedulerpb.PutStoreRequest, Schedulerpb.PutStoreResponse>(
+            path: "/schedulerpb.Scheduler/PutStore", clientStreaming: false, serverStreaming: false)
+        /// `RegionHeartbeat` (bidirectional streaming)
+        public static let regionHeartbeat = RPCMethod<Schedulerpb.RegionHeartbeatRequest, Schedulerpb.RegionHeartbeatResponse>(
+            path: "/schedulerpb.Scheduler/RegionHeartbeat", clientStreaming: true, serverStreaming: true)
+        /// `ScanRegions` (unary)
+        public static let scanRegions = RPCMethod<Schedulerpb.ScanRegionsRequest, Schedulerpb.ScanRegionsResponse>(
+            path: "/schedulerpb.Scheduler/ScanRegions", clientStreaming: false, serverStreaming: false)
+        /// `ScatterRegion` (unary)
+        public static let scatterRegion = RPCMethod<Schedulerpb.ScatterRegionRequest, Schedulerpb.ScatterRegionResponse>(
+            path: "/schedulerpb.Scheduler/ScatterRegion", clientStreaming: false, serverStreaming: false)
+        /// `StoreHeartbeat` (unary)
+        public static let storeHeartbeat = RPCMethod<Schedulerpb.StoreHeartbeatRequest, Schedulerpb.StoreHeartbeatResponse>(
+            path: "/schedulerpb.Scheduler/StoreHeartbeat", clientStreaming: false, serverStreaming: false)
+        /// `Tso` (bidirectional streaming)
+        public static let tso = RPCMethod<Schedulerpb.TsoRequest, Schedulerpb.TsoResponse>(
+            path: "/schedulerpb.Scheduler/Tso", clientStreaming: true, serverStreaming: true)
+        /// `UpdateGCSafePoint` (unary)
+        public static let updateGCSafePoint = RPCMethod<Schedulerpb.UpdateGCSafePointRequest, Schedulerpb.UpdateGCSafePointResponse>(
+            path: "/schedulerpb.Scheduler/UpdateGCSafePoint", clientStreaming: false, serverStreaming: false)
+    }
+}
+
+extension Schedulerpb {
     /// `schedulerpb.AllocIDRequest`
     public struct AllocIDRequest: ProtoMessage {
         /// `header = 1`

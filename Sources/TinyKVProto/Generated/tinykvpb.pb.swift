@@ -2,3 +2,52 @@
 
 /// Types of the protobuf package `tinykvpb` (`tinykvpb.proto`).
 public enum Tinykvpb {}
+
+extension Tinykvpb {
+    /// The methods of `service tinykvpb.TinyKv`.
+    public enum TinyKv {
+        public static let serviceName = "tinykvpb.TinyKv"
+        /// `Coprocessor` (unary)
+        public static let coprocessor = RPCMethod<Coprocessor.Request, Coprocessor.Response>(
+            path: "/tinykvpb.TinyKv/Coprocessor", clientStreaming: false, serverStreaming: false)
+        /// `KvBatchRollback` (unary)
+        public static let kvBatchRollback = RPCMethod<Kvrpcpb.BatchRollbackRequest, Kvrpcpb.BatchRollbackResponse>(
+            path: "/tinykvpb.TinyKv/KvBatchRollback", clientStreaming: false, serverStreaming: false)
+        /// `KvCheckTxnStatus` (unary)
+        public static let kvCheckTxnStatus = RPCMethod<Kvrpcpb.CheckTxnStatusRequest, Kvrpcpb.CheckTxnStatusResponse>(
+            path: "/tinykvpb.TinyKv/KvCheckTxnStatus", clientStreaming: false, serverStreaming: false)
+        /// `KvCommit` (unary)
+        public static let kvCommit = RPCMethod<Kvrpcpb.CommitRequest, Kvrpcpb.CommitResponse>(
+            path: "/tinykvpb.TinyKv/KvCommit", clientStreaming: false, serverStreaming: false)
+        /// `KvGet` (unary)
+        public static let kvGet = RPCMethod<Kvrpcpb.GetRequest, Kvrpcpb.GetResponse>(
+            path: "/tinykvpb.TinyKv/KvGet", clientStreaming: false, serverStreaming: false)
+        /// `KvPrewrite` (unary)
+        public static let kvPrewrite = RPCMethod<Kvrpcpb.PrewriteRequest, Kvrpcpb.PrewriteResponse>(
+            path: "/tinykvpb.TinyKv/KvPrewrite", clientStreaming: false, serverStreaming: false)
+        /// `KvResolveLock` (unary)
+        public static let kvResolveLock = RPCMethod<Kvrpcpb.ResolveLockRequest, Kvrpcpb.ResolveLockResponse>(
+            path: "/tinykvpb.TinyKv/KvResolveLock", clientStreaming: false, serverStreaming: false)
+        /// `KvScan` (unary)
+        public static let kvScan = RPCMethod<Kvrpcpb.ScanRequest, Kvrpcpb.ScanResponse>(
+            path: "/tinykvpb.TinyKv/KvScan", clientStreaming: false, serverStreaming: false)
+        /// `Raft` (client streaming)
+        public static let raft = RPCMethod<RaftServerpb.RaftMessage, RaftServerpb.Done>(
+            path: "/tinykvpb.TinyKv/Raft", clientStreaming: true, serverStreaming: false)
+        /// `RawDelete` (unary)
+        public static let rawDelete = RPCMethod<Kvrpcpb.RawDeleteRequest, Kvrpcpb.RawDeleteResponse>(
+            path: "/tinykvpb.TinyKv/RawDelete", clientStreaming: false, serverStreaming: false)
+        /// `RawGet` (unary)
+        public static let rawGet = RPCMethod<Kvrpcpb.RawGetRequest, Kvrpcpb.RawGetResponse>(
+            path: "/tinykvpb.TinyKv/RawGet", clientStreaming: false, serverStreaming: false)
+        /// `RawPut` (unary)
+        public static let rawPut = RPCMethod<Kvrpcpb.RawPutRequest, Kvrpcpb.RawPutResponse>(
+            path: "/tinykvpb.TinyKv/RawPut", clientStreaming: false, serverStreaming: false)
+        /// `RawScan` (unary)
+        public static let rawScan = RPCMethod<Kvrpcpb.RawScanRequest, Kvrpcpb.RawScanResponse>(
+            path: "/tinykvpb.TinyKv/RawScan", clientStreaming: false, serverStreaming: false)
+        /// `Snapshot` (client streaming)
+        public static let snapshot = RPCMethod<RaftServerpb.SnapshotChunk, RaftServerpb.Done>(
+            path: "/tinykvpb.TinyKv/Snapshot", clientStreaming: true, serverStreaming: false)
+    }
+}
