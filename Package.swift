@@ -8,6 +8,7 @@ let package = Package(
     name: "TinyKV",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "tinykv-ctl", targets: ["tinykv-ctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -21,6 +22,9 @@ let package = Package(
         // Storage: RocksDB with the default, lock and write column families.
         .systemLibrary(name: "CRocksDB"),
         .target(name: "Storage", dependencies: ["CRocksDB"]),
+
+        // Executables.
+        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", argumentParser]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),

@@ -1,0 +1,84 @@
+"""Shared fixtures for the end-to-end tests: Python stubs generated from our proto/, and the built binaries."""
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = ROOT / ".build" / "debug"
+
+
+def _generate_stubs():
+    out = pathlib.Path(tempfile.mkdtemp(prefix="tinykv-pystubs-"))
+    from grpc_tools import protoc
+    import grpc_tools
+    include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
+    protos = sorted(str(p.name) for p in (ROOT / "proto").glob("*.proto"))
+    args = ["protoc", f"-I{ROOT / 'proto'}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}"] + protos
+    if protoc.main(args) != 0:
+        raise RuntimeError("grpc_tools.protoc failed on proto/")
+    sys.path.insert(0, str(out))
+    return out
+
+
+STUBS = _generate_stubs()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open")
+
+
+class Process:
+    """A server process started for a test, with its log kept in a file."""
+
+    def __init__(self, args, log_path):
+        self.args = args
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, sig=None):
+        if self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def output(self):
+        return pathlib.Path(self.log_path).read_text(errors="replace")
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return tmp_path
