@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // Wire: protobuf-c generated C (make proto) and the generated Swift value types over it.
@@ -23,10 +24,14 @@ let package = Package(
         .systemLibrary(name: "CRocksDB"),
         .target(name: "Storage", dependencies: ["CRocksDB"]),
 
+        // Configuration files: TOML with readable durations and sizes.
+        .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+
         // Executables.
         .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", argumentParser]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
     ]
 )
