@@ -22,10 +22,13 @@ let package = Package(
 
         // Storage: RocksDB with the default, lock and write column families.
         .systemLibrary(name: "CRocksDB"),
-        .target(name: "Storage", dependencies: ["CRocksDB"]),
+        .target(name: "Storage", dependencies: ["CRocksDB", "TinyKVProto"]),
 
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+
+        // The servers' services and their assembly.
+        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Storage", "TinyKVConfig", log]),
 
         // Executables.
         .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", argumentParser]),

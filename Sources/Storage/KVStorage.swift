@@ -1,0 +1,55 @@
+import TinyKVProto
+
+/// Where the KV services read and write: one node's engine in standalone mode,
+/// or a region of the raft store.
+///
+/// Implementations route by `context` (region id, epoch, peer) and throw
+/// ``RegionError`` when the request must go elsewhere.
+public protocol KVStorage: Sendable {
+    /// A consistent, linearizable snapshot for the region of `context`.
+    func reader(_ context: Kvrpcpb.Context) async throws -> any KVReader
+
+    /// Applies `batch` atomically and durably; returns once it is committed.
+    func write(_ context: Kvrpcpb.Context, _ batch: WriteBatch) async throws
+}
+
+/// A routing error for the client: wrong leader, stale epoch, key not in region...
+/// Services return it in the response's `region_error` field.
+public struct RegionError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var error: Errorpb.Error
+
+    public init(_ error: Errorpb.Error) { self.error = error }
+
+    public var description: String { error.message.isEmpty ? "region error \(error)" : error.message }
+}
+
+extension Errorpb.Error {
+    /// The `region_error` for any error thrown by storage: routing errors as they are,
+    /// anything else as a message the client can report and retry on.
+    public static func from(_ error: any Error) -> Errorpb.Error {
+        if let region = error as? RegionError { return region.error }
+        return Errorpb.Error(message: "\(error)")
+    }
+}
+
+/// A single node's engine: every key is local, writes go through group commit.
+public final class StandaloneStorage: KVStorage {
+    public let engine: RocksEngine
+    private let committer: GroupCommitter
+
+    public init(engine: RocksEngine) {
+        self.engine = engine
+        committer = GroupCommitter(engine: engine)
+    }
+
+    public func reader(_ context: Kvrpcpb.Context) async throws -> any KVReader {
+        engine.snapshot()
+    }
+
+    public func write(_ context: Kvrpcpb.Context, _ batch: WriteBatch) async throws {
+        try await committer.commit(batch)
+    }
+
+    /// Stops accepting writes once the queued ones are done.
+    public func stop() { committer.stop() }
+}

@@ -1,0 +1,70 @@
+import TinyKVConfig
+
+/// Everything `tinykv-server` can be configured with.
+///
+/// Keys of the `-config` TOML file are the original TinyKV's options in
+/// kebab-case; command-line flags override the file.
+public struct StoreConfig: Sendable, Equatable {
+    /// Where clients and other stores reach this store (`addr`).
+    public var storeAddress = "127.0.0.1:20160"
+    /// The scheduler's address (`scheduler-addr`).
+    public var schedulerAddress = "127.0.0.1:2379"
+    /// The data directory (`db-path`).
+    public var dataPath = "/tmp/tinykv"
+    /// `trace`, `debug`, `info`, `warn`, `error` or `fatal` (`log-level`).
+    public var logLevel = "info"
+    /// Whether the store replicates through raft and the scheduler (`raft`); false serves one node's engine directly.
+    public var raft = false
+    /// The HTTP status and metrics address (`status-addr`); empty turns it off.
+    public var statusAddress = ""
+
+    public var raftBaseTickInterval: Duration = .seconds(1)
+    public var raftHeartbeatTicks = 2
+    public var raftElectionTimeoutTicks = 10
+    public var raftLogGCTickInterval: Duration = .seconds(10)
+    public var raftLogGCCountLimit: UInt64 = 128_000
+    public var splitRegionCheckTickInterval: Duration = .seconds(10)
+    public var schedulerHeartbeatTickInterval: Duration = .seconds(10)
+    public var schedulerStoreHeartbeatTickInterval: Duration = .seconds(10)
+    public var regionMaxSize: UInt64 = 144 << 20
+    public var regionSplitSize: UInt64 = 96 << 20
+
+    public init() {}
+
+    /// The defaults overridden by the keys of `file`; unknown keys and bad values throw.
+    public init(file: ConfigFile) throws {
+        self.init()
+        if let v = try file.string("addr") ?? file.string("store-addr") { storeAddress = v }
+        if let v = try file.string("scheduler-addr") { schedulerAddress = v }
+        if let v = try file.string("db-path") ?? file.string("path") { dataPath = v }
+        if let v = try file.string("log-level") { logLevel = v }
+        if let v = try file.bool("raft") { raft = v }
+        if let v = try file.string("status-addr") { statusAddress = v }
+        if let v = try file.duration("raft-base-tick-interval") { raftBaseTickInterval = v }
+        if let v = try file.count("raft-heartbeat-ticks") { raftHeartbeatTicks = v }
+        if let v = try file.count("raft-election-timeout-ticks") { raftElectionTimeoutTicks = v }
+        if let v = try file.duration("raft-log-gc-tick-interval") { raftLogGCTickInterval = v }
+        if let v = try file.count("raft-log-gc-count-limit") { raftLogGCCountLimit = UInt64(v) }
+        if let v = try file.duration("split-region-check-tick-interval") { splitRegionCheckTickInterval = v }
+        if let v = try file.duration("scheduler-heartbeat-tick-interval") { schedulerHeartbeatTickInterval = v }
+        if let v = try file.duration("scheduler-store-heartbeat-tick-interval") { schedulerStoreHeartbeatTickInterval = v }
+        if let v = try file.size("region-max-size") { regionMaxSize = v }
+        if let v = try file.size("region-split-size") { regionSplitSize = v }
+        try file.rejectUnknownKeys()
+        try validate()
+    }
+
+    /// Throws when values contradict each other.
+    public func validate() throws {
+        guard raftElectionTimeoutTicks > raftHeartbeatTicks else {
+            throw ConfigError("raft-election-timeout-ticks (\(raftElectionTimeoutTicks)) must be greater than raft-heartbeat-ticks (\(raftHeartbeatTicks))")
+        }
+        guard raftBaseTickInterval > .zero else { throw ConfigError("raft-base-tick-interval must be positive") }
+        guard regionSplitSize <= regionMaxSize else {
+            throw ConfigError("region-split-size (\(regionSplitSize)) must not exceed region-max-size (\(regionMaxSize))")
+        }
+        guard ["trace", "debug", "info", "notice", "warn", "warning", "error", "fatal", "critical"].contains(logLevel.lowercased()) else {
+            throw ConfigError("log-level \"\(logLevel)\" is not one of trace, debug, info, warn, error, fatal")
+        }
+    }
+}
