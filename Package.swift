@@ -22,7 +22,11 @@ let package = Package(
         .systemLibrary(name: "CRocksDB"),
         .target(name: "Storage", dependencies: ["CRocksDB"]),
 
+        // Transactions: MVCC over the three column families, Percolator commands, latches.
+        .target(name: "Transaction", dependencies: ["TinyKVProto", "Storage", log]),
+
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
     ]
 )
