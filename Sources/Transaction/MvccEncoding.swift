@@ -184,6 +184,7 @@ public struct Write: Sendable, Hashable {
         return out
     }
 
+    /// Decodes a `write` CF value; throws ``MvccDecodingError`` when malformed.
     public init(decoding bytes: [UInt8]) throws {
         guard bytes.count == 9 else { throw MvccDecodingError("write record has \(bytes.count) bytes, expected 9") }
         guard let kind = WriteKind(rawValue: bytes[0]) else { throw MvccDecodingError("unknown write kind \(bytes[0])") }
@@ -220,6 +221,7 @@ public struct Lock: Sendable, Hashable {
         return out
     }
 
+    /// Decodes a `lock` CF value; throws ``MvccDecodingError`` when malformed.
     public init(decoding bytes: [UInt8]) throws {
         guard bytes.count >= 17 else { throw MvccDecodingError("lock has \(bytes.count) bytes, expected at least 17") }
         let primaryCount = bytes.count - 17

@@ -15,10 +15,12 @@ public struct MvccTxn: Sendable {
     /// Drops every write made so far.
     public mutating func discard() { batch = WriteBatch() }
 
+    /// Locks `key` (the `lock` CF is keyed by the raw user key).
     public mutating func putLock(_ key: [UInt8], _ lock: Lock) {
         batch.put(.lock, key, lock.encode())
     }
 
+    /// Removes the lock on `key`.
     public mutating func deleteLock(_ key: [UInt8]) {
         batch.delete(.lock, key)
     }
@@ -28,6 +30,7 @@ public struct MvccTxn: Sendable {
         batch.put(.default, MvccKey.encode(key, ts: startTs), value)
     }
 
+    /// Removes the value written by the transaction started at `startTs`.
     public mutating func deleteValue(_ key: [UInt8], startTs: UInt64) {
         batch.delete(.default, MvccKey.encode(key, ts: startTs))
     }

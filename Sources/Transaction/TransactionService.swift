@@ -17,6 +17,10 @@ public final class TransactionService: Sendable {
     let latches: Latches
     let logger: Logger
 
+    /// - Parameters:
+    ///   - storage: where commands read snapshots and apply their writes.
+    ///   - latches: the latch table; share one between services over the same storage.
+    ///   - logger: storage failures are logged at warning level.
     public init(storage: any TxnStorage, latches: Latches = Latches(), logger: Logger) {
         self.storage = storage
         self.latches = latches
@@ -45,10 +49,26 @@ public final class TransactionService: Sendable {
                 let reader = MvccReader(try await storage.reader(context))
                 var txn = MvccTxn()
                 let response = try body(reader, &txn)
+                assert(Self.writesOnlyLatched(txn, keys), "a command wrote a key it did not latch")
                 if !txn.isEmpty { try await storage.write(context, txn.batch) }
                 return response
             } catch {
                 return failure(error)
+            }
+        }
+    }
+
+    /// Whether every key `txn` writes is one of `keys` (TinyKV's latch validation; debug builds only).
+    static func writesOnlyLatched(_ txn: MvccTxn, _ keys: [[UInt8]]) -> Bool {
+        let latched = Set(keys)
+        return txn.batch.operations.allSatisfy { operation in
+            switch operation {
+            case .put(.lock, let key, _), .delete(.lock, let key):
+                return latched.contains(key)
+            case .put(_, let key, _), .delete(_, let key):
+                return (try? MvccKey.userKey(key)).map(latched.contains) ?? false
+            case .deleteRange:
+                return false
             }
         }
     }

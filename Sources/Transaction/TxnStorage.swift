@@ -29,6 +29,7 @@ public final class StandaloneTxnStorage: TxnStorage {
     private let engine: any KVEngine
     private let committer: GroupCommitter
 
+    /// Reads `engine` snapshots; writes through `committer` (which must write to the same engine).
     public init(engine: any KVEngine, committer: GroupCommitter) {
         self.engine = engine
         self.committer = committer

@@ -19,7 +19,9 @@ public struct PercolatorTxn: Sendable {
 
     public init(startTs: UInt64) { self.startTs = startTs }
 
+    /// Buffers a put of `key`.
     public mutating func set(_ key: [UInt8], _ value: [UInt8]) { writes[key] = .some(value) }
+    /// Buffers a delete of `key`.
     public mutating func delete(_ key: [UInt8]) { writes[key] = .some(nil) }
 
     /// The mutations, in key order; the first key is the primary.

@@ -34,6 +34,7 @@ public final class LocalTimestampOracle: TimestampOracle {
 
     public func next() async throws -> UInt64 { nextTimestamp() }
 
+    /// The next timestamp: `max(last + 1, now << 18)`.
     public func nextTimestamp() -> UInt64 {
         let physical = Timestamp.compose(physical: clock(), logical: 0)
         return last.withLock { last in
@@ -42,6 +43,7 @@ public final class LocalTimestampOracle: TimestampOracle {
         }
     }
 
+    /// Wall-clock milliseconds since 1970.
     @Sendable public static func systemMilliseconds() -> UInt64 {
         UInt64(Date().timeIntervalSince1970 * 1000)
     }
