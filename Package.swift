@@ -24,11 +24,14 @@ let package = Package(
         .systemLibrary(name: "CRocksDB"),
         .target(name: "Storage", dependencies: ["CRocksDB", "TinyKVProto"]),
 
+        // Transactions: MVCC over the three column families, Percolator commands, latches.
+        .target(name: "Transaction", dependencies: ["TinyKVProto", "Storage", log]),
+
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
         // The servers' services and their assembly.
-        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Storage", "TinyKVConfig", log]),
+        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Storage", "Transaction", "TinyKVConfig", log]),
 
         // Executables.
         .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", argumentParser]),
@@ -36,5 +39,6 @@ let package = Package(
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
+        .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
     ]
 )

@@ -41,5 +41,5 @@ public protocol KVEngine: KVReader {
     func write(_ batch: WriteBatch, sync: Bool) throws
 
     /// A consistent read-only view as of now.
-    func snapshot() -> any KVReader
+    func snapshot() throws -> any KVReader
 }

@@ -34,19 +34,22 @@ extension Errorpb.Error {
 
 /// A single node's engine: every key is local, writes go through group commit.
 public final class StandaloneStorage: KVStorage {
-    public let engine: RocksEngine
+    public let engine: any KVEngine
     private let committer: GroupCommitter
 
-    public init(engine: RocksEngine) {
+    /// Reads snapshots of `engine`; writes through `committer` (which must write to the
+    /// same engine), or a new one.
+    public init(engine: any KVEngine, committer: GroupCommitter? = nil) {
         self.engine = engine
-        committer = GroupCommitter(engine: engine)
+        self.committer = committer ?? GroupCommitter(engine: engine)
     }
 
     public func reader(_ context: Kvrpcpb.Context) async throws -> any KVReader {
-        engine.snapshot()
+        try engine.snapshot()
     }
 
     public func write(_ context: Kvrpcpb.Context, _ batch: WriteBatch) async throws {
+        if batch.isEmpty { return }
         try await committer.commit(batch)
     }
 

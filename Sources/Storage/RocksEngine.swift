@@ -154,8 +154,9 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
         try EngineIterator(db: db, family: handle(cf), snapshot: nil, lowerBound: lowerBound, upperBound: upperBound)
     }
 
-    public func snapshot() -> any KVReader {
-        RocksSnapshot(engine: self, db: db)
+    public func snapshot() throws -> any KVReader {
+        if isClosed.withLock({ $0 }) { throw StorageError.closed }
+        return RocksSnapshot(engine: self, db: db)
     }
 
     /// RocksDB's estimate of the bytes stored for `[start, end)` in `cf`.

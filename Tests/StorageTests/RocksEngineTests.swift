@@ -82,7 +82,7 @@ final class RocksEngineTests: XCTestCase {
         var batch = WriteBatch()
         batch.put(.default, bytes("k"), bytes("old"))
         try engine.write(batch, sync: false)
-        let snapshot = engine.snapshot()
+        let snapshot = try engine.snapshot()
         var update = WriteBatch()
         update.put(.default, bytes("k"), bytes("new"))
         update.put(.default, bytes("k2"), bytes("new"))
