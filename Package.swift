@@ -8,6 +8,7 @@ let package = Package(
     name: "TinyKV",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "tinykv-server", targets: ["tinykv-server"]),
         .executable(name: "tinykv-ctl", targets: ["tinykv-ctl"]),
     ],
     dependencies: [
@@ -20,6 +21,10 @@ let package = Package(
         .target(name: "CTinyKVProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         .target(name: "TinyKVProto", dependencies: ["CTinyKVProto"]),
 
+        // Transport: gRPC's C core (Debian libgrpc-dev) and a Swift server and client over it.
+        .systemLibrary(name: "CGRPC", path: "CGRPC"),
+        .target(name: "Transport", dependencies: ["CGRPC", "TinyKVProto"]),
+
         // Storage: RocksDB with the default, lock and write column families.
         .systemLibrary(name: "CRocksDB"),
         .target(name: "Storage", dependencies: ["CRocksDB", "TinyKVProto"]),
@@ -31,13 +36,16 @@ let package = Package(
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
         // The servers' services and their assembly.
-        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Storage", "Transaction", "TinyKVConfig", log]),
+        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "TinyKVConfig", log]),
 
         // Executables.
+        .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", argumentParser, log]),
         .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", argumentParser]),
+        .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
         .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
     ]

@@ -1,0 +1,17 @@
+import Logging
+
+extension Logger.Level {
+    /// A level from the names TinyKV and TiKV use (`warn`, `fatal`, ...), case-insensitive.
+    public init?(tinyKVName name: String) {
+        switch name.lowercased() {
+        case "trace": self = .trace
+        case "debug": self = .debug
+        case "info": self = .info
+        case "notice": self = .notice
+        case "warn", "warning": self = .warning
+        case "error": self = .error
+        case "fatal", "critical": self = .critical
+        default: return nil
+        }
+    }
+}

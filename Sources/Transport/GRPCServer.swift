@@ -1,0 +1,285 @@
+import CGRPC
+import Synchronization
+
+/// Errors raised while setting up a server.
+public enum GRPCServerError: Error, Sendable, Equatable {
+    /// The address could not be bound (in use, bad syntax, no permission).
+    case bindFailed(address: String)
+}
+
+/// A gRPC server (HTTP/2, insecure) on top of the gRPC C core.
+///
+/// A fixed pool of completion-queue threads receives core events; handlers
+/// run as Swift tasks. Create it, `start()` it, and always finish with
+/// `shutdown(gracePeriod:)` (the poll threads live until then).
+public final class GRPCServer: Sendable {
+    private let core: ServerCore
+
+    /// The bound TCP port (useful with port 0).
+    public let port: Int
+
+    /// Binds `address` (e.g. "127.0.0.1:20160", "0.0.0.0:0").
+    ///
+    /// - Parameters:
+    ///   - handlers: method path ("/pkg.Service/Method") to handler; calls to
+    ///     any other path are answered UNIMPLEMENTED.
+    ///   - completionQueueThreads: poll threads, each with its own queue.
+    ///   - maxMessageBytes: send and receive limit per message.
+    ///   - pendingRequestsPerQueue: calls the core may hand over per queue
+    ///     without waiting for us to ask again (bounds accept concurrency).
+    /// - Throws: `GRPCServerError.bindFailed` if the address can't be bound.
+    public init(
+        address: String,
+        handlers: [String: MethodHandler],
+        completionQueueThreads: Int = 2,
+        maxMessageBytes: Int = GRPCDefaults.maxMessageBytes,
+        pendingRequestsPerQueue: Int = 64
+    ) throws {
+        GRPCRuntime.ensureInitialized()
+        let core = ServerCore(
+            address: address, handlers: handlers, threads: max(1, completionQueueThreads),
+            maxMessageBytes: maxMessageBytes, pendingRequestsPerQueue: max(1, pendingRequestsPerQueue))
+        guard core.port > 0 else {
+            // Tear down the half-built server (queues, threads) off this thread.
+            Task { await core.shutdown(gracePeriod: .zero) }
+            throw GRPCServerError.bindFailed(address: address)
+        }
+        self.core = core
+        self.port = core.port
+    }
+
+    /// Starts accepting calls. Calling it again has no effect.
+    public func start() {
+        core.start()
+    }
+
+    /// Graceful shutdown: stops accepting calls, lets in-flight calls finish
+    /// for up to `gracePeriod`, then cancels the rest (their handlers' tasks
+    /// are cancelled and their sends/receives fail), waits until the core has
+    /// released everything and the poll threads have exited.
+    /// Concurrent or repeated calls all return once shutdown is complete.
+    public func shutdown(gracePeriod: Duration) async {
+        await core.shutdown(gracePeriod: gracePeriod)
+    }
+}
+
+/// The server's state shared with its poll threads and calls.
+final class ServerCore: @unchecked Sendable {
+    // @unchecked: `server` is written once in init; the core API is
+    // thread-safe; mutable state lives in `phase` (a Mutex).
+    private enum Phase { case created, running, shuttingDown, stopped }
+
+    private let server: OpaquePointer
+    private let queues: [CompletionQueue]
+    private let handlers: [String: MethodHandler]
+    private let pendingRequestsPerQueue: Int
+    private let phase = Mutex(Phase.created)
+    private let stopped = OneShot<Void>()
+    let port: Int
+
+    init(address: String, handlers: [String: MethodHandler], threads: Int, maxMessageBytes: Int, pendingRequestsPerQueue: Int) {
+        self.handlers = handlers
+        self.pendingRequestsPerQueue = pendingRequestsPerQueue
+        server = cgrpc_server_create(Int32(clamping: maxMessageBytes))
+        queues = (0..<threads).map { CompletionQueue(name: "grpc-server-cq-\($0)") }
+        for queue in queues {
+            grpc_server_register_completion_queue(server, queue.cq, nil)
+        }
+        port = Int(cgrpc_server_add_insecure_port(server, address))
+    }
+
+    func start() {
+        let first = phase.withLock { p in
+            guard p == .created else { return false }
+            p = .running
+            return true
+        }
+        guard first else { return }
+        grpc_server_start(server)
+        for queue in queues {
+            for _ in 0..<pendingRequestsPerQueue {
+                arm(CallRequest(server: self, queue: queue))
+            }
+        }
+    }
+
+    /// Asks the core for the next call on the request's queue. Done under the
+    /// phase lock so no request can be issued once shutdown has begun (the
+    /// queues are destroyed later and must not receive new operations).
+    private func arm(_ request: CallRequest) {
+        phase.withLock { p in
+            guard p == .running else { return }
+            let tag = request.retainedTag()
+            if cgrpc_request_call(server, request.raw, request.queue.cq, tag) != GRPC_CALL_OK {
+                request.releaseTag(tag)
+            }
+        }
+    }
+
+    /// Poll thread: a request slot completed. `success == false` means the
+    /// server is shutting down; the slot is then dropped.
+    fileprivate func requestCompleted(_ request: CallRequest, success: Bool) {
+        guard success, let call = request.takeCall() else { return }
+        // Re-arm before dispatching so the core never runs out of slots,
+        // and while `call` is still live (shutdown can't complete meanwhile).
+        arm(request)
+        dispatch(call)
+    }
+
+    private func dispatch(_ call: ServerCall) {
+        call.watchForClose()
+        guard let handler = handlers[call.method] else {
+            call.finish(GRPCStatus(.unimplemented, "Method not found: \(call.method)"))
+            return
+        }
+        let context = ServerCallContext(call: call)
+        switch handler {
+        case .unary(let body):
+            call.receive { result in
+                guard let request = Self.singleRequest(result, call: call) else { return }
+                call.attach(Task {
+                    do {
+                        let response = try await body(context, request)
+                        call.finish(.ok, message: response)
+                    } catch {
+                        call.finish(.from(error))
+                    }
+                })
+            }
+        case .serverStreaming(let body):
+            call.receive { result in
+                guard let request = Self.singleRequest(result, call: call) else { return }
+                call.attach(Task {
+                    do {
+                        try await body(context, request, ResponseWriter(call: call))
+                        call.finish(.ok)
+                    } catch {
+                        call.finish(.from(error))
+                    }
+                })
+            }
+        case .clientStreaming(let body):
+            call.attach(Task {
+                do {
+                    let response = try await body(context, RequestStream(call: call))
+                    call.finish(.ok, message: response)
+                } catch {
+                    call.finish(.from(error))
+                }
+            })
+        case .bidiStreaming(let body):
+            call.attach(Task {
+                do {
+                    try await body(context, RequestStream(call: call), ResponseWriter(call: call))
+                    call.finish(.ok)
+                } catch {
+                    call.finish(.from(error))
+                }
+            })
+        }
+    }
+
+    /// The request of a unary/server-streaming call, or nil if the call is
+    /// already answered (no message) or dead.
+    private static func singleRequest(_ result: Result<[UInt8]?, GRPCStatus>, call: ServerCall) -> [UInt8]? {
+        switch result {
+        case .success(let request?):
+            return request
+        case .success(nil):
+            call.finish(GRPCStatus(.internalError, "request message missing"))
+            return nil
+        case .failure:
+            return nil  // cancelled: the client gets its status from the core
+        }
+    }
+
+    func shutdown(gracePeriod: Duration) async {
+        let previous: Phase = phase.withLock { p in
+            let old = p
+            if p == .created || p == .running { p = .shuttingDown }
+            return old
+        }
+        switch previous {
+        case .shuttingDown, .stopped:
+            await stopped.wait()
+            return
+        case .created:
+            grpc_server_start(server)  // the core shuts down started servers
+        case .running:
+            break
+        }
+
+        let notified = OneShot<Void>()
+        grpc_server_shutdown_and_notify(server, queues[0].cq, ShutdownTag(notified).retainedTag())
+        // The notification comes once every call is over; past the grace
+        // period, cancel them to get there.
+        let deadline = Task { [self] in
+            try? await Task.sleep(for: gracePeriod)
+            if !Task.isCancelled { grpc_server_cancel_all_calls(server) }
+        }
+        await notified.wait()
+        deadline.cancel()
+        await deadline.value  // never touch the server after destroy
+
+        grpc_server_destroy(server)
+        for queue in queues { queue.shutdown() }
+        for queue in queues { await queue.waitUntilExited() }
+        phase.withLock { $0 = .stopped }
+        stopped.fulfill(())
+    }
+}
+
+/// One outstanding `grpc_server_request_call`: receives a new call's handle,
+/// details and metadata, then is re-armed for the next call.
+private final class CallRequest: CompletionTag, @unchecked Sendable {
+    let raw: UnsafeMutablePointer<cgrpc_request>
+    let server: ServerCore
+    let queue: CompletionQueue
+
+    init(server: ServerCore, queue: CompletionQueue) {
+        self.server = server
+        self.queue = queue
+        raw = .allocate(capacity: 1)
+        cgrpc_request_init(raw)
+    }
+
+    deinit {
+        cgrpc_request_destroy(raw)
+        raw.deallocate()
+    }
+
+    override func complete(success: Bool) {
+        server.requestCompleted(self, success: success)
+    }
+
+    /// Moves the received call out (copying its details) and resets the slot.
+    func takeCall() -> ServerCall? {
+        guard let call = raw.pointee.call else { return nil }
+        let method = withUnsafePointer(to: &raw.pointee.details.method) { String(slice: $0) }
+        let metadata = withUnsafePointer(to: &raw.pointee.metadata) { Metadata(array: $0) }
+        let remaining = cgrpc_remaining_ns(raw.pointee.details.deadline)
+        let deadline: ContinuousClock.Instant? =
+            remaining == .max ? nil : ContinuousClock.now.advanced(by: .nanoseconds(remaining))
+        var peer = ""
+        if let cPeer = grpc_call_get_peer(call) {
+            peer = String(cString: cPeer)
+            gpr_free(cPeer)
+        }
+        cgrpc_request_destroy(raw)
+        cgrpc_request_init(raw)
+        return ServerCall(call: call, method: method, peer: peer, metadata: metadata, deadline: deadline)
+    }
+}
+
+/// Tag of `grpc_server_shutdown_and_notify`.
+private final class ShutdownTag: CompletionTag, @unchecked Sendable {
+    let done: OneShot<Void>
+
+    init(_ done: OneShot<Void>) {
+        self.done = done
+    }
+
+    override func complete(success: Bool) {
+        done.fulfill(())
+    }
+}

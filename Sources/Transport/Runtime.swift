@@ -1,0 +1,44 @@
+import CGRPC
+
+/// Process-wide gRPC core initialisation.
+///
+/// `grpc_init` is reference counted by the core; we call it exactly once and
+/// never call `grpc_shutdown`, because servers, channels and the client
+/// completion queues may live until process exit.
+enum GRPCRuntime {
+    private static let initialized: Bool = {
+        grpc_init()
+        return true
+    }()
+
+    /// Makes sure the core is initialised (cheap after the first call).
+    static func ensureInitialized() {
+        _ = initialized
+    }
+
+}
+
+/// Defaults shared by servers and channels.
+public enum GRPCDefaults {
+    /// Max message size for both directions: raft snapshot chunks and big
+    /// batches must fit; the core's own receive default (4 MiB) is too small.
+    public static let maxMessageBytes = 64 << 20
+}
+
+extension Duration {
+    /// Nanoseconds, saturating at Int64 bounds.
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflow2) = ns.addingReportingOverflow(attoseconds / 1_000_000_000)
+        if overflow2 { return seconds < 0 ? .min : .max }
+        return total
+    }
+}
+
+/// Absolute core deadline for an optional relative timeout.
+func makeDeadline(_ timeout: Duration?) -> gpr_timespec {
+    guard let timeout else { return cgrpc_inf_future() }
+    return cgrpc_deadline_after_ns(timeout.nanosecondsClamped)
+}

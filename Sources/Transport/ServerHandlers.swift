@@ -1,0 +1,88 @@
+/// What a server handler learns about the call it serves.
+public struct ServerCallContext: Sendable {
+    /// Full method path, e.g. "/tinykvpb.TinyKv/RawGet".
+    public let method: String
+    /// The client's address as reported by the core, e.g. "ipv4:127.0.0.1:53412".
+    public let peer: String
+    /// Metadata sent by the client.
+    public let requestMetadata: Metadata
+    /// When the client's deadline expires (nil: no deadline). The core cancels
+    /// the call with DEADLINE_EXCEEDED at that point.
+    public let deadline: ContinuousClock.Instant?
+
+    let call: ServerCall
+
+    init(call: ServerCall) {
+        self.call = call
+        self.method = call.method
+        self.peer = call.peer
+        self.requestMetadata = call.metadata
+        self.deadline = call.deadline
+    }
+
+    /// True once the call was cancelled (client cancel or disconnect, deadline,
+    /// server shutdown). The handler's task is cancelled at the same moment.
+    public var isCancelled: Bool { call.isCancelled }
+
+    /// Time left until the deadline (nil: no deadline).
+    public var timeRemaining: Duration? {
+        deadline.map { $0 - ContinuousClock.now }
+    }
+}
+
+/// Incoming messages of a client-streaming or bidi call, in order.
+///
+/// Iterate it once, from one task at a time: ends (nil) when the client
+/// half-closes, throws a `GRPCStatus` if the call is cancelled or fails.
+public struct RequestStream: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+
+    let call: ServerCall
+
+    /// The next message, or nil once the client has finished sending.
+    public func next() async throws -> [UInt8]? {
+        try await call.receive()
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let call: ServerCall
+        var done = false
+
+        public mutating func next() async throws -> [UInt8]? {
+            if done { return nil }
+            let message = try await call.receive()
+            if message == nil { done = true }
+            return message
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(call: call)
+    }
+}
+
+/// Sends response messages of a server-streaming or bidi call.
+public final class ResponseWriter: Sendable {
+    let call: ServerCall
+
+    init(call: ServerCall) {
+        self.call = call
+    }
+
+    /// Sends one message; returns once the core accepted it (flow control).
+    /// Throws `GRPCStatus(.cancelled)` if the call is over. Don't call it
+    /// concurrently with itself on the same call.
+    public func send(_ message: [UInt8]) async throws {
+        try await call.send(message)
+    }
+}
+
+/// How a method is served. Handlers run as Swift tasks; throwing a
+/// `GRPCStatus` answers with that status, any other error answers UNKNOWN
+/// with the error's description.
+public enum MethodHandler: Sendable {
+    case unary(@Sendable (ServerCallContext, [UInt8]) async throws -> [UInt8])
+    case clientStreaming(@Sendable (ServerCallContext, RequestStream) async throws -> [UInt8])
+    case serverStreaming(@Sendable (ServerCallContext, [UInt8], ResponseWriter) async throws -> Void)
+    case bidiStreaming(@Sendable (ServerCallContext, RequestStream, ResponseWriter) async throws -> Void)
+}

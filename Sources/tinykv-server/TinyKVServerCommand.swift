@@ -1,0 +1,60 @@
+import ArgumentParser
+import Logging
+import Storage
+import TinyKVConfig
+import TinyKVServer
+import Transport
+
+/// `tinykv-server`: one TinyKV store.
+///
+/// Flags follow the original Go program (`-scheduler`, `-addr`, `-path`,
+/// `-loglevel`, `-config`) and also accept two dashes.
+@main
+struct TinyKVServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tinykv-server",
+        abstract: "Run one TinyKV store.",
+        discussion: "Without -config or `raft = true` in it, the store serves one node's RocksDB directly (standalone mode).")
+
+    @Option(name: [.customLong("scheduler", withSingleDash: true), .customLong("scheduler")], help: "The scheduler's address (HOST:PORT).")
+    var scheduler: String?
+
+    @Option(name: [.customLong("addr", withSingleDash: true), .customLong("addr")], help: "The address to serve on (HOST:PORT).")
+    var addr: String?
+
+    @Option(name: [.customLong("path", withSingleDash: true), .customLong("path")], help: "The data directory.")
+    var path: String?
+
+    @Option(name: [.customLong("loglevel", withSingleDash: true), .customLong("loglevel"), .customLong("log-level")], help: "trace, debug, info, warn, error or fatal.")
+    var logLevel: String?
+
+    @Option(name: [.customLong("config", withSingleDash: true), .customLong("config")], help: "A TOML config file.")
+    var config: String?
+
+    @Option(name: [.customLong("status-addr", withSingleDash: true), .customLong("status-addr")], help: "HTTP status and metrics address (HOST:PORT).")
+    var statusAddr: String?
+
+    func run() async throws {
+        var storeConfig: StoreConfig
+        do {
+            storeConfig = try config.map { try StoreConfig(file: ConfigFile(path: $0)) } ?? StoreConfig()
+            if let scheduler { storeConfig.schedulerAddress = scheduler }
+            if let addr { storeConfig.storeAddress = addr }
+            if let path { storeConfig.dataPath = path }
+            if let logLevel { storeConfig.logLevel = logLevel }
+            if let statusAddr { storeConfig.statusAddress = statusAddr }
+            try storeConfig.validate()
+        } catch let error as ConfigError {
+            throw ValidationError(error.message)
+        }
+        let level = Logger.Level(tinyKVName: storeConfig.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tinykv-server")
+        let server = try StoreServer(config: storeConfig, logger: logger)
+        try await server.run()
+    }
+}
