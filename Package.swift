@@ -22,7 +22,11 @@ let package = Package(
         .systemLibrary(name: "CRocksDB"),
         .target(name: "Storage", dependencies: ["CRocksDB"]),
 
+        // Scheduler (PD role): TSO, ID allocation, cluster metadata and region scheduling.
+        .target(name: "Scheduler", dependencies: ["TinyKVProto", "Storage", log]),
+
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
     ]
 )
