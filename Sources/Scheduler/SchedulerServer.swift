@@ -115,12 +115,18 @@ public final class SchedulerServer: Sendable {
         var last: (replica: UInt64, leader: UInt64, region: UInt64) = (0, 0, 0)
         while !Task.isCancelled, isReady {
             try? await Task.sleep(for: .milliseconds(tick))
-            guard isBootstrappedNow, isReady else { continue }
+            guard isReady else { break }
+            // Keep the TSO window ahead of the clock even when idle, so the first
+            // timestamp after a quiet period does not pay for an fsync.
+            tsoAllocator.extendIfNeeded()
+            guard isBootstrappedNow else { continue }
             let now = clock()
+            // A clock that stepped backwards makes a job due at once rather than never.
+            func due(_ last: UInt64, _ interval: UInt64) -> Bool { now < last || now - last >= interval }
             var round: Coordinator.Round = []
-            if config.enableReplicaChecker, now - last.replica >= config.patrolIntervalMillis { round.insert(.replica); last.replica = now }
-            if config.enableBalanceLeader, now - last.leader >= config.balanceLeaderIntervalMillis { round.insert(.leader); last.leader = now }
-            if config.enableBalanceRegion, now - last.region >= config.balanceRegionIntervalMillis { round.insert(.region); last.region = now }
+            if config.enableReplicaChecker, due(last.replica, config.patrolIntervalMillis) { round.insert(.replica); last.replica = now }
+            if config.enableBalanceLeader, due(last.leader, config.balanceLeaderIntervalMillis) { round.insert(.leader); last.leader = now }
+            if config.enableBalanceRegion, due(last.region, config.balanceRegionIntervalMillis) { round.insert(.region); last.region = now }
             if !round.isEmpty { schedule(round, now: now) }
         }
     }

@@ -95,6 +95,21 @@ final class TSOAllocator: Sendable {
         }
     }
 
+    /// Extends the persisted window when less than half of it is left ahead of the clock.
+    /// Called by the background loop; never needed for correctness.
+    func extendIfNeeded() {
+        let now = clock()
+        let target: UInt64? = state.withLock { s in
+            let base = max(s.physical, now)
+            guard !s.extending, s.savedBound <= base || s.savedBound - base < window / 2 else { return nil }
+            s.extending = true
+            return base + window
+        }
+        guard let target else { return }
+        defer { state.withLock { $0.extending = false } }
+        try? persist(target)
+    }
+
     private func persist(_ bound: UInt64) throws(Failure) {
         do {
             try persisted.withLock { current throws in
