@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tinykv-server", targets: ["tinykv-server"]),
+        .executable(name: "tinyscheduler-server", targets: ["tinyscheduler-server"]),
         .executable(name: "tinykv-ctl", targets: ["tinykv-ctl"]),
     ],
     dependencies: [
@@ -32,6 +33,9 @@ let package = Package(
         // Transactions: MVCC over the three column families, Percolator commands, latches.
         .target(name: "Transaction", dependencies: ["TinyKVProto", "Storage", log]),
 
+        // Scheduler (PD role): TSO, ID allocation, cluster metadata and region scheduling.
+        .target(name: "Scheduler", dependencies: ["TinyKVProto", "Storage", log]),
+
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
@@ -40,6 +44,7 @@ let package = Package(
 
         // Executables.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", argumentParser, log]),
+        .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", argumentParser, log]),
         .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", argumentParser]),
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
@@ -48,5 +53,6 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
         .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
     ]
 )

@@ -72,9 +72,11 @@ def test_stores(scheduler):
     got = stub.GetStore(pd.GetStoreRequest(header=header(), store_id=2))
     assert got.store.address == "127.0.0.1:20162"
     assert len(stub.GetAllStores(pd.GetAllStoresRequest(header=header())).stores) == 3
+    # As in TinyKV, PutStore cannot change a known store's state (tombstoning is the scheduler's decision).
     stub.PutStore(pd.PutStoreRequest(header=header(), store=meta.Store(id=3, address="127.0.0.1:20163", state=meta.Tombstone)))
     live = stub.GetAllStores(pd.GetAllStoresRequest(header=header(), exclude_tombstone_stores=True)).stores
-    assert sorted(s.id for s in live) == [1, 2]
+    assert sorted(s.id for s in live) == [1, 2, 3]
+    assert stub.PutStore(pd.PutStoreRequest(header=header(), store=meta.Store(id=9, address="127.0.0.1:20162"))).header.error.type != pd.OK
     hb = stub.StoreHeartbeat(pd.StoreHeartbeatRequest(header=header(), stats=pd.StoreStats(store_id=2, capacity=100, available=50)))
     assert hb.header.error.type == pd.OK
 
@@ -109,19 +111,22 @@ def test_regions_heartbeat_routing_and_split(scheduler):
     left = meta.Region(id=100, start_key=b"", end_key=b"m", region_epoch=meta.RegionEpoch(conf_ver=1, version=2), peers=peers)
     right = meta.Region(id=200, start_key=b"m", end_key=b"", region_epoch=meta.RegionEpoch(conf_ver=1, version=2), peers=peers)
     requests = [pd.RegionHeartbeatRequest(header=header(), region=r, leader=peers[0], approximate_size=1) for r in (left, right)]
-    call = stub.RegionHeartbeat(iter(requests))
-    # The stream stays open on the server side only while requests flow; the region cache is updated either way.
-    try:
-        call.cancel()
-    except Exception:
-        pass
+    done = threading.Event()
+
+    def stream():
+        yield from requests
+        done.wait(10)  # keep the stream open like a store does
+
+    call = stub.RegionHeartbeat(stream())
     import time
-    deadline = time.time() + 5
+    deadline = time.time() + 10
     while time.time() < deadline:
         r = stub.GetRegion(pd.GetRegionRequest(header=header(), region_key=b"z"))
         if r.region.id == 200:
             break
         time.sleep(0.05)
+    done.set()
+    call.cancel()
     assert stub.GetRegion(pd.GetRegionRequest(header=header(), region_key=b"z")).region.id == 200
     got = stub.GetRegion(pd.GetRegionRequest(header=header(), region_key=b"a"))
     assert got.region.id == 100 and got.leader.id == 11

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Scheduler
+import TinyKVConfig
+import TinyKVServer
+import Transport
+
+/// `tinyscheduler-server`: the cluster's scheduler (the PD role).
+///
+/// Flags follow the original program (`--client-urls`, `--data-dir`, `--name`,
+/// `--config`, `--log-level`) and also accept a single dash.
+@main
+struct TinySchedulerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tinyscheduler-server",
+        abstract: "Run the TinyKV scheduler: timestamps, ids, routing and balancing.")
+
+    @Option(name: [.customLong("client-urls"), .customLong("client-urls", withSingleDash: true)], help: "URL to serve clients on, e.g. http://127.0.0.1:2379.")
+    var clientURLs: String?
+
+    @Option(name: [.customLong("peer-urls"), .customLong("peer-urls", withSingleDash: true)], help: "Peer URLs (accepted for compatibility; one scheduler serves the cluster).")
+    var peerURLs: String?
+
+    @Option(name: [.customLong("data-dir"), .customLong("data-dir", withSingleDash: true)], help: "Where the scheduler keeps its state.")
+    var dataDir: String?
+
+    @Option(name: [.customLong("name"), .customLong("name", withSingleDash: true)], help: "This scheduler's name.")
+    var name: String?
+
+    @Option(name: [.customLong("config"), .customLong("config", withSingleDash: true)], help: "A TOML config file.")
+    var config: String?
+
+    @Option(name: [.customLong("log-level"), .customLong("log-level", withSingleDash: true), .customLong("L", withSingleDash: true)], help: "trace, debug, info, warn, error or fatal.")
+    var logLevel: String?
+
+    func run() async throws {
+        var settings = SchedulerConfig(dataDirectory: "default.tinyscheduler")
+        var level = "info"
+        do {
+            if let config {
+                let file = try ConfigFile(path: config)
+                try settings.apply(file)
+                if let v = try file.string("log-level") { level = v }
+                try file.rejectUnknownKeys()
+            }
+        } catch let error as ConfigError {
+            throw ValidationError(error.message)
+        }
+        if let clientURLs { settings.clientURLs = clientURLs.split(separator: ",").map(String.init) }
+        if let peerURLs { settings.peerURLs = peerURLs.split(separator: ",").map(String.init) }
+        if let dataDir { settings.dataDirectory = dataDir }
+        if let name { settings.name = name }
+        if let logLevel { level = logLevel }
+        guard let logLevel = Logger.Level(tinyKVName: level) else {
+            throw ValidationError("log level \"\(level)\" is not one of trace, debug, info, warn, error, fatal")
+        }
+        guard let firstURL = settings.clientURLs.first, let address = Self.listenAddress(firstURL) else {
+            throw ValidationError("--client-urls must be like http://127.0.0.1:2379")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let logger = Logger(label: "tinyscheduler")
+        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+        let scheduler = try SchedulerServer(config: settings, logger: logger)
+        let server = try GRPCServer(address: address, handlers: SchedulerHandlers.make(scheduler).byPath)
+        server.start()
+        logger.info("tinyscheduler-server serving", metadata: [
+            "address": "\(address)", "name": "\(settings.name)", "cluster-id": "\(scheduler.clusterID)",
+            "data-dir": "\(settings.dataDirectory)",
+        ])
+        let loop = Task { await scheduler.run() }
+        let signal = await SignalWaiter.waitForTermination()
+        logger.info("received \(signal), shutting down")
+        loop.cancel()
+        await server.shutdown(gracePeriod: .seconds(3))
+        scheduler.shutdown()
+        await loop.value
+        logger.info("tinyscheduler-server stopped")
+    }
+
+    /// `http://HOST:PORT` (or `HOST:PORT`) as the `HOST:PORT` to listen on.
+    static func listenAddress(_ url: String) -> String? {
+        var rest = Substring(url)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard let colon = rest.lastIndex(of: ":"), Int(rest[rest.index(after: colon)...]) != nil else { return nil }
+        return String(rest)
+    }
+}
