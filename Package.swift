@@ -30,6 +30,9 @@ let package = Package(
         .systemLibrary(name: "CRocksDB"),
         .target(name: "Storage", dependencies: ["CRocksDB", "TinyKVProto"]),
 
+        // Raft: a pure, deterministic consensus state machine (messages in, Ready out).
+        .target(name: "Raft", dependencies: ["TinyKVProto"]),
+
         // Transactions: MVCC over the three column families, Percolator commands, latches.
         .target(name: "Transaction", dependencies: ["TinyKVProto", "Storage", log]),
 
@@ -54,5 +57,6 @@ let package = Package(
         .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
         .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
+        .testTarget(name: "RaftTests", dependencies: ["Raft", "TinyKVProto"]),
     ]
 )
