@@ -15,6 +15,9 @@ DEB_PACKAGES := libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compi
 PY_PACKAGES := grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking
 
 PROTO_FILES := $(sort $(wildcard proto/*.proto))
+# Every .proto, including proto/grpc/ (reflection, health): embedded for server reflection.
+ALL_PROTO_FILES := $(sort $(shell find proto -name '*.proto'))
+DESCRIPTORS_OUT := Sources/Operability/Generated/EmbeddedDescriptors.swift
 C_OUT := Sources/CTinyKVProto
 SWIFT_OUT := Sources/TinyKVProto/Generated
 SWIFT_TEST_OUT := Tests/TinyKVProtoTests/Generated
@@ -57,6 +60,8 @@ proto: deps
 	protoc -Iproto --include_imports --descriptor_set_out=.build-proto/tinykv.desc $(PROTO_FILES)
 	rm -f $(SWIFT_OUT)/*.swift $(SWIFT_TEST_OUT)/*.swift
 	$(PY) tools/protogen/swift_wire_gen.py .build-proto/tinykv.desc $(C_OUT)/include $(SWIFT_OUT) $(SWIFT_TEST_OUT) tinykv
+	protoc -Iproto --include_imports --descriptor_set_out=.build-proto/reflection.desc $(ALL_PROTO_FILES)
+	$(PY) tools/protogen/embed_descriptors.py .build-proto/reflection.desc $(DESCRIPTORS_OUT)
 
 check-proto: deps
 	$(CHECK_PROTO) proto

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import Operability
 import Storage
 import TinyKVConfig
 import TinyKVServer
@@ -31,7 +32,7 @@ struct TinyKVServerCommand: AsyncParsableCommand {
     @Option(name: [.customLong("config", withSingleDash: true), .customLong("config")], help: "A TOML config file.")
     var config: String?
 
-    @Option(name: [.customLong("status-addr", withSingleDash: true), .customLong("status-addr")], help: "HTTP status and metrics address (HOST:PORT).")
+    @Option(name: [.customLong("status-addr", withSingleDash: true), .customLong("status-addr")], help: "HTTP address (HOST:PORT) serving /metrics and /status; off unless given.")
     var statusAddr: String?
 
     func run() async throws {
@@ -53,6 +54,7 @@ struct TinyKVServerCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        bootstrapServerMetrics()
         let logger = Logger(label: "tinykv-server")
         let server = try StoreServer(config: storeConfig, logger: logger)
         try await server.run()

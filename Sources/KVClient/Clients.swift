@@ -1,0 +1,175 @@
+import TinyKVProto
+import Transaction
+import Transport
+
+/// The raw API (`RawGet`/`RawPut`/`RawDelete`/`RawScan`) routed by key.
+public struct RawKVClient: Sendable {
+    public let router: RegionRouter
+    public let timeout: Duration
+
+    public init(router: RegionRouter, timeout: Duration = .seconds(10)) {
+        self.router = router
+        self.timeout = timeout
+    }
+
+    private var api: Tinykvpb.TinyKv.Type { Tinykvpb.TinyKv.self }
+
+    public func get(_ key: [UInt8], cf: String = "default") async throws -> [UInt8]? {
+        try await router.withRoute(key: key) { route in
+            let r = try await router.channel(to: route.address).call(
+                api.rawGet, Kvrpcpb.RawGetRequest(context: route.context, key: key, cf: cf), timeout: timeout)
+            if r.regionError == nil, !r.error.isEmpty { throw KVClientError.server(r.error) }
+            return (r.notFound ? nil : r.value, r.regionError)
+        }
+    }
+
+    public func put(_ key: [UInt8], _ value: [UInt8], cf: String = "default") async throws {
+        try await router.withRoute(key: key) { route in
+            let r = try await router.channel(to: route.address).call(
+                api.rawPut, Kvrpcpb.RawPutRequest(context: route.context, key: key, value: value, cf: cf), timeout: timeout)
+            if r.regionError == nil, !r.error.isEmpty { throw KVClientError.server(r.error) }
+            return ((), r.regionError)
+        }
+    }
+
+    public func delete(_ key: [UInt8], cf: String = "default") async throws {
+        try await router.withRoute(key: key) { route in
+            let r = try await router.channel(to: route.address).call(
+                api.rawDelete, Kvrpcpb.RawDeleteRequest(context: route.context, key: key, cf: cf), timeout: timeout)
+            if r.regionError == nil, !r.error.isEmpty { throw KVClientError.server(r.error) }
+            return ((), r.regionError)
+        }
+    }
+
+    /// Up to `limit` pairs from `start` (inclusive) to `end` (exclusive; empty: no bound), across regions.
+    public func scan(from start: [UInt8], to end: [UInt8] = [], limit: Int, cf: String = "default") async throws -> [(key: [UInt8], value: [UInt8])] {
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        var next = start
+        while out.count < limit {
+            let (pairs, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next) { route in
+                let r = try await router.channel(to: route.address).call(
+                    api.rawScan, Kvrpcpb.RawScanRequest(context: route.context, startKey: next, limit: UInt32(limit - out.count), cf: cf),
+                    timeout: timeout)
+                if r.regionError == nil, !r.error.isEmpty { throw KVClientError.server(r.error) }
+                return ((r.kvs, route.endKey), r.regionError)
+            }
+            for pair in pairs where out.count < limit {
+                if !regionEnd.isEmpty, !pair.key.lexicographicallyPrecedes(regionEnd) { break }
+                if !end.isEmpty, !pair.key.lexicographicallyPrecedes(end) { return out }
+                out.append((pair.key, pair.value))
+            }
+            if regionEnd.isEmpty || (!end.isEmpty && !regionEnd.lexicographicallyPrecedes(end)) { break }
+            next = regionEnd
+        }
+        return out
+    }
+}
+
+/// Timestamps from the scheduler's TSO, for ``PercolatorClient``.
+public struct SchedulerTimestampOracle: TimestampOracle {
+    public let scheduler: SchedulerClient
+
+    public init(scheduler: SchedulerClient) { self.scheduler = scheduler }
+
+    public func next() async throws -> UInt64 { try await scheduler.timestamp() }
+}
+
+/// The transactional API routed by key, for ``PercolatorClient``: requests that carry keys are
+/// split by region; `ResolveLock` (region-wide) goes to every region.
+public struct RoutedTxnKVClient: TxnKVClient {
+    public let router: RegionRouter
+    public let timeout: Duration
+
+    public init(router: RegionRouter, timeout: Duration = .seconds(10)) {
+        self.router = router
+        self.timeout = timeout
+    }
+
+    private var api: Tinykvpb.TinyKv.Type { Tinykvpb.TinyKv.self }
+
+    public func get(_ request: Kvrpcpb.GetRequest) async throws -> Kvrpcpb.GetResponse {
+        try await router.withRoute(key: request.key) { route in
+            var request = request
+            request.context = route.context
+            let r = try await router.channel(to: route.address).call(api.kvGet, request, timeout: timeout)
+            return (r, r.regionError)
+        }
+    }
+
+    public func scan(_ request: Kvrpcpb.ScanRequest) async throws -> Kvrpcpb.ScanResponse {
+        var pairs: [Kvrpcpb.KvPair] = []
+        var next = request.startKey
+        while pairs.count < Int(request.limit) {
+            let (got, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next) { route in
+                var part = request
+                part.context = route.context
+                part.startKey = next
+                part.limit = request.limit - UInt32(pairs.count)
+                let r = try await router.channel(to: route.address).call(api.kvScan, part, timeout: timeout)
+                return ((r.pairs, route.endKey), r.regionError)
+            }
+            for pair in got where pairs.count < Int(request.limit) {
+                if !regionEnd.isEmpty, !pair.key.lexicographicallyPrecedes(regionEnd) { break }
+                pairs.append(pair)
+            }
+            if regionEnd.isEmpty { break }
+            next = regionEnd
+        }
+        return Kvrpcpb.ScanResponse(pairs: pairs)
+    }
+
+    public func prewrite(_ request: Kvrpcpb.PrewriteRequest) async throws -> Kvrpcpb.PrewriteResponse {
+        let byKey = Dictionary(request.mutations.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
+        let parts = try await router.forEachGroup(keys: request.mutations.map(\.key)) { route, keys in
+            var part = request
+            part.context = route.context
+            part.mutations = keys.compactMap { byKey[$0] }
+            let r = try await router.channel(to: route.address).call(api.kvPrewrite, part, timeout: timeout)
+            return (r, r.regionError)
+        }
+        return Kvrpcpb.PrewriteResponse(errors: parts.flatMap(\.errors))
+    }
+
+    public func commit(_ request: Kvrpcpb.CommitRequest) async throws -> Kvrpcpb.CommitResponse {
+        let parts = try await router.forEachGroup(keys: request.keys) { route, keys in
+            var part = request
+            part.context = route.context
+            part.keys = keys
+            let r = try await router.channel(to: route.address).call(api.kvCommit, part, timeout: timeout)
+            return (r, r.regionError)
+        }
+        return Kvrpcpb.CommitResponse(error: parts.compactMap(\.error).first)
+    }
+
+    public func checkTxnStatus(_ request: Kvrpcpb.CheckTxnStatusRequest) async throws -> Kvrpcpb.CheckTxnStatusResponse {
+        try await router.withRoute(key: request.primaryKey) { route in
+            var request = request
+            request.context = route.context
+            let r = try await router.channel(to: route.address).call(api.kvCheckTxnStatus, request, timeout: timeout)
+            return (r, r.regionError)
+        }
+    }
+
+    public func batchRollback(_ request: Kvrpcpb.BatchRollbackRequest) async throws -> Kvrpcpb.BatchRollbackResponse {
+        let parts = try await router.forEachGroup(keys: request.keys) { route, keys in
+            var part = request
+            part.context = route.context
+            part.keys = keys
+            let r = try await router.channel(to: route.address).call(api.kvBatchRollback, part, timeout: timeout)
+            return (r, r.regionError)
+        }
+        return Kvrpcpb.BatchRollbackResponse(error: parts.compactMap(\.error).first)
+    }
+
+    public func resolveLock(_ request: Kvrpcpb.ResolveLockRequest) async throws -> Kvrpcpb.ResolveLockResponse {
+        var error: Kvrpcpb.KeyError?
+        for route in try await router.routes() {
+            var part = request
+            part.context = route.context
+            let r = try await router.channel(to: route.address).call(api.kvResolveLock, part, timeout: timeout)
+            if let regionError = r.regionError { throw KVClientError.regionUnavailable(RegionRouter.describe(regionError)) }
+            if error == nil { error = r.error }
+        }
+        return Kvrpcpb.ResolveLockResponse(error: error)
+    }
+}
