@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 CHECK_PROTO ?= $(firstword $(wildcard ../shared/wire/check-proto) $(wildcard /work/shared/wire/check-proto))
 
 DEB_PACKAGES := libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler librocksdb-dev \
-	python3-venv pkg-config iproute2 procps
+	python3-venv pkg-config iproute2 procps curl
 PY_PACKAGES := grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking
 
 PROTO_FILES := $(sort $(wildcard proto/*.proto))

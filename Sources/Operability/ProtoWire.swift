@@ -67,6 +67,12 @@ struct ProtoReader {
         }
     }
 
+    /// The next bare varint (inside a packed field), or nil at the end.
+    mutating func nextVarint() throws -> UInt64? {
+        guard index < data.count else { return nil }
+        return try readVarint()
+    }
+
     /// The next field number and value, or nil at the end.
     mutating func next() throws -> (Int, Value)? {
         guard index < data.count else { return nil }

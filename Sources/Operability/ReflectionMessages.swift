@@ -111,6 +111,12 @@ public struct ServerReflectionResponse: ProtoMessage {
                     try Self.fields(data) { f, v in
                         if f == 1 { base = v.string ?? "" }
                         if f == 2, let n = v.int { numbers.append(Int32(truncatingIfNeeded: n)) }
+                        if f == 2, let packed = v.data {  // packed repeated int32 (proto3's default)
+                            try packed.withUnsafeBytes { raw in
+                                var inner = ProtoReader(raw)
+                                while let n = try inner.nextVarint() { numbers.append(Int32(truncatingIfNeeded: Int64(bitPattern: n))) }
+                            }
+                        }
                     }
                     answer = .extensionNumbers(baseTypeName: base, numbers: numbers)
                 case 6:
