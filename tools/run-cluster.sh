@@ -80,7 +80,8 @@ for ((n = 1; n <= STORES; n++)); do
 done
 cat <<INFO
 
-Try, in another terminal:
+Try, in another terminal (the ctl defaults to 127.0.0.1:2379 and 127.0.0.1:20160):
+  export TINYKV_SCHEDULER=127.0.0.1:$SCHEDULER_PORT TINYKV_STORE=127.0.0.1:$STORE_PORT
   $CTL cluster status
   $CTL raw put hello world && $CTL raw get hello
   $CTL txn put a 1 b 2 && $CTL txn scan --format json
