@@ -30,6 +30,12 @@ let package = Package(
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
+        // TinySQL's encodings: datums, memcomparable keys, row and index keys, row values.
+        .target(name: "Codec"),
+
+        // The coprocessor: DAG requests (scans, selection, aggregation, TopN, limit) over MVCC.
+        .target(name: "CoprocessorEngine", dependencies: ["TinyKVProto", "Storage", "Transaction", "Codec", log]),
+
         // The servers' services and their assembly.
         .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Storage", "Transaction", "TinyKVConfig", log]),
 
@@ -40,5 +46,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
         .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec"]),
+        .testTarget(name: "CoprocessorEngineTests", dependencies: ["CoprocessorEngine", "Codec", "Transaction", "Storage", "TinyKVProto"]),
     ]
 )
