@@ -42,8 +42,14 @@ let package = Package(
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
+        // TinySQL's encodings: datums, memcomparable keys, row and index keys, row values.
+        .target(name: "Codec"),
+
+        // The coprocessor: DAG requests (scans, selection, aggregation, TopN, limit) over MVCC.
+        .target(name: "CoprocessorEngine", dependencies: ["TinyKVProto", "Storage", "Transaction", "Codec", log]),
+
         // The servers' services and their assembly.
-        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "TinyKVConfig", log]),
+        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "CoprocessorEngine", "TinyKVConfig", log]),
 
         // Executables.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", argumentParser, log]),
@@ -58,5 +64,7 @@ let package = Package(
         .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TinyKVProto"]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec"]),
+        .testTarget(name: "CoprocessorEngineTests", dependencies: ["CoprocessorEngine", "Codec", "Transaction", "Storage", "TinyKVProto"]),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Storage
 import TinyKVProto
+import CoprocessorEngine
 import Transaction
 import Transport
 
@@ -25,7 +26,9 @@ public final class StoreServer: Sendable {
         engine = try RocksEngine(path: kvPath)
         storage = StandaloneStorage(engine: engine)
         let transactions = TransactionService(storage: storage, logger: logger)
-        let handlers = TinyKvHandlers.make(raw: RawKVService(storage: storage), transactions: transactions)
+        let coprocessor = CoprocessorService(storage: storage, logger: logger)
+        let handlers = TinyKvHandlers.make(
+            raw: RawKVService(storage: storage), transactions: transactions, coprocessor: coprocessor)
         server = try GRPCServer(address: config.storeAddress, handlers: handlers.byPath)
     }
 
