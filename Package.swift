@@ -39,6 +39,9 @@ let package = Package(
         // Scheduler (PD role): TSO, ID allocation, cluster metadata and region scheduling.
         .target(name: "Scheduler", dependencies: ["TinyKVProto", "Storage", log]),
 
+        // Linearizability checking of client histories (Porcupine-style), for tests and chaos runs.
+        .target(name: "Linearizability"),
+
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
@@ -54,7 +57,7 @@ let package = Package(
         // Executables.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", argumentParser, log]),
         .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", argumentParser, log]),
-        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", argumentParser]),
+        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Linearizability", argumentParser]),
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
@@ -63,6 +66,7 @@ let package = Package(
         .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
         .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TinyKVProto"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec"]),
         .testTarget(name: "CoprocessorEngineTests", dependencies: ["CoprocessorEngine", "Codec", "Transaction", "Storage", "TinyKVProto"]),

@@ -6,6 +6,6 @@ struct TinyKVCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tinykv-ctl",
         abstract: "Operate and inspect a TinyKV cluster.",
-        subcommands: [WireCommand.self]
+        subcommands: [WireCommand.self, CheckHistoryCommand.self]
     )
 }
