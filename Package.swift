@@ -10,12 +10,14 @@ let package = Package(
     products: [
         .executable(name: "tinykv-server", targets: ["tinykv-server"]),
         .executable(name: "tinyscheduler-server", targets: ["tinyscheduler-server"]),
+        .executable(name: "tinykv-bench", targets: ["tinykv-bench"]),
         .executable(name: "tinykv-ctl", targets: ["tinykv-ctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Wire: protobuf-c generated C (make proto) and the generated Swift value types over it.
@@ -54,10 +56,14 @@ let package = Package(
         // The servers' services and their assembly.
         .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "CoprocessorEngine", "TinyKVConfig", log]),
 
+        // Benchmarks: closed-loop workloads, routing through the scheduler, HDR latency histograms.
+        .target(name: "Bench", dependencies: ["TinyKVProto", "Transport", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+
         // Executables.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", argumentParser, log]),
         .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", argumentParser, log]),
         .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Linearizability", argumentParser]),
+        .executableTarget(name: "tinykv-bench", dependencies: ["Bench", "Transport", argumentParser]),
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
