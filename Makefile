@@ -14,7 +14,8 @@ DEB_PACKAGES := libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compi
 	python3-venv pkg-config iproute2 procps curl
 PY_PACKAGES := grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking
 
-PROTO_FILES := $(sort $(wildcard proto/*.proto))
+# proto/tipb/ holds the tipb package (proto2) that TinySQL sends inside coprocessor requests.
+PROTO_FILES := $(sort $(wildcard proto/*.proto)) $(sort $(wildcard proto/tipb/*.proto))
 # Every .proto, including proto/grpc/ (reflection, health): embedded for server reflection.
 ALL_PROTO_FILES := $(sort $(shell find proto -name '*.proto'))
 DESCRIPTORS_OUT := Sources/Operability/Generated/EmbeddedDescriptors.swift
@@ -55,8 +56,10 @@ proto: deps
 	rm -rf .build-proto && mkdir -p .build-proto/c
 	protoc-c --c_out=.build-proto/c -Iproto $(PROTO_FILES)
 	rm -f $(C_OUT)/*.pb-c.c $(C_OUT)/include/*.pb-c.h
-	cp .build-proto/c/*.pb-c.c $(C_OUT)/
+	cp .build-proto/c/*.pb-c.c .build-proto/c/tipb/*.pb-c.c $(C_OUT)/
 	cp .build-proto/c/*.pb-c.h $(C_OUT)/include/
+	mkdir -p $(C_OUT)/include/tipb && rm -f $(C_OUT)/include/tipb/*.pb-c.h
+	cp .build-proto/c/tipb/*.pb-c.h $(C_OUT)/include/tipb/
 	protoc -Iproto --include_imports --descriptor_set_out=.build-proto/tinykv.desc $(PROTO_FILES)
 	rm -f $(SWIFT_OUT)/*.swift $(SWIFT_TEST_OUT)/*.swift
 	$(PY) tools/protogen/swift_wire_gen.py .build-proto/tinykv.desc $(C_OUT)/include $(SWIFT_OUT) $(SWIFT_TEST_OUT) tinykv
@@ -65,6 +68,7 @@ proto: deps
 
 check-proto: deps
 	$(CHECK_PROTO) proto
+	$(CHECK_PROTO) --schema $(dir $(CHECK_PROTO))schema-tipb.json proto/tipb
 
 ## test: the wire check, every Swift test, and the end-to-end tests over real processes
 test: deps check-proto test-swift test-e2e

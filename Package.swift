@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "tinykv-server", targets: ["tinykv-server"]),
         .executable(name: "tinyscheduler-server", targets: ["tinyscheduler-server"]),
+        .executable(name: "tinykv-bench", targets: ["tinykv-bench"]),
         .executable(name: "tinykv-ctl", targets: ["tinykv-ctl"]),
     ],
     dependencies: [
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Wire: protobuf-c generated C (make proto) and the generated Swift value types over it.
@@ -52,16 +54,29 @@ let package = Package(
         // A routing client: scheduler lookups, store channels, region-error retries (ctl, bench).
         .target(name: "KVClient", dependencies: ["TinyKVProto", "Transport", "Transaction", "Operability"]),
 
+        // Linearizability checking of client histories (Porcupine-style), for tests and chaos runs.
+        .target(name: "Linearizability"),
+
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
+        // TinySQL's encodings: datums, memcomparable keys, row and index keys, row values.
+        .target(name: "Codec"),
+
+        // The coprocessor: DAG requests (scans, selection, aggregation, TopN, limit) over MVCC.
+        .target(name: "CoprocessorEngine", dependencies: ["TinyKVProto", "Storage", "Transaction", "Codec", log]),
+
         // The servers' services and their assembly.
-        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "TinyKVConfig", "Operability", metrics, log]),
+        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "CoprocessorEngine", "TinyKVConfig", "Operability", metrics, log]),
+
+        // Benchmarks: closed-loop workloads, routing through the scheduler, HDR latency histograms.
+        .target(name: "Bench", dependencies: ["TinyKVProto", "Transport", .product(name: "Histogram", package: "hdrhistogram-swift")]),
 
         // Executables.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", "Operability", argumentParser, log]),
         .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", "Operability", metrics, argumentParser, log]),
-        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "KVClient", "Transport", "Transaction", "Operability", argumentParser]),
+        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Linearizability", "KVClient", "Transport", "Transaction", "Operability", argumentParser]),
+        .executableTarget(name: "tinykv-bench", dependencies: ["Bench", "Transport", argumentParser]),
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
@@ -70,7 +85,10 @@ let package = Package(
         .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
         .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TinyKVProto"]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec"]),
+        .testTarget(name: "CoprocessorEngineTests", dependencies: ["CoprocessorEngine", "Codec", "Transaction", "Storage", "TinyKVProto"]),
         .testTarget(name: "OperabilityTests", dependencies: ["Operability", "TinyKVProto"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "TinyKVProto", "Transport"]),
     ]

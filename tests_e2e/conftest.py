@@ -19,7 +19,7 @@ def _generate_stubs():
     from grpc_tools import protoc
     import grpc_tools
     include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
-    protos = sorted(str(p.name) for p in (ROOT / "proto").glob("*.proto"))
+    protos = sorted(str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto"))
     args = ["protoc", f"-I{ROOT / 'proto'}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}"] + protos
     if protoc.main(args) != 0:
         raise RuntimeError("grpc_tools.protoc failed on proto/")

@@ -4,6 +4,7 @@ import Metrics
 import Operability
 import Storage
 import TinyKVProto
+import CoprocessorEngine
 import Transaction
 import Transport
 
@@ -29,7 +30,9 @@ public final class StoreServer: Sendable {
         engine = try RocksEngine(path: kvPath)
         storage = StandaloneStorage(engine: engine)
         let transactions = TransactionService(storage: storage, logger: logger)
-        var handlers = TinyKvHandlers.make(raw: RawKVService(storage: storage), transactions: transactions)
+        let coprocessor = CoprocessorService(storage: storage, logger: logger)
+        var handlers = TinyKvHandlers.make(
+            raw: RawKVService(storage: storage), transactions: transactions, coprocessor: coprocessor)
         operability = ServerOperability(role: "store", services: ["tinykvpb.TinyKv"])
         handlers.merge(operability.handlers)
         server = try GRPCServer(address: config.storeAddress, handlers: handlers.byPath)

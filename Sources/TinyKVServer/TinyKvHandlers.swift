@@ -1,5 +1,6 @@
 import Storage
 import TinyKVProto
+import CoprocessorEngine
 import Transaction
 import Transport
 
@@ -7,7 +8,7 @@ import Transport
 ///
 /// Methods not listed here are answered with `UNIMPLEMENTED` by the transport.
 public enum TinyKvHandlers {
-    public static func make(raw: RawKVService, transactions: TransactionService) -> ServiceHandlers {
+    public static func make(raw: RawKVService, transactions: TransactionService, coprocessor: CoprocessorService) -> ServiceHandlers {
         var handlers = ServiceHandlers()
         let service = Tinykvpb.TinyKv.self
         handlers.unary(service.rawGet) { request, _ in await raw.get(request) }
@@ -21,6 +22,7 @@ public enum TinyKvHandlers {
         handlers.unary(service.kvCheckTxnStatus) { request, _ in await transactions.checkTxnStatus(request) }
         handlers.unary(service.kvBatchRollback) { request, _ in await transactions.batchRollback(request) }
         handlers.unary(service.kvResolveLock) { request, _ in await transactions.resolveLock(request) }
+        handlers.unary(service.coprocessor) { request, _ in await coprocessor.handle(request) }
         return handlers
     }
 }

@@ -70,8 +70,9 @@ public final class GRPCChannel: Sendable {
         return BidiStreamingCall(core: ClientStreamCore(call: call, metadata: metadata))
     }
 
-    /// Closes the connection. In-flight calls fail (UNAVAILABLE/CANCELLED);
-    /// new calls throw UNAVAILABLE. Also done when the channel is released.
+    /// Closes the channel: new calls throw UNAVAILABLE. Calls already running
+    /// keep their connection until they end (cancel them to end them early);
+    /// the connection closes after the last one. Also done on release.
     public func close() {
         core.close()
     }

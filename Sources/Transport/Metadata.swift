@@ -8,8 +8,9 @@ public struct Metadata: Sendable, Sequence, ExpressibleByArrayLiteral, CustomStr
 
     public var entries: [Element]
 
+    /// Keys are lowercased (HTTP/2 requires it; the core rejects others).
     public init(_ entries: [(String, String)] = []) {
-        self.entries = entries.map { (key: $0.0, value: $0.1) }
+        self.entries = entries.map { (key: $0.0.lowercased(), value: $0.1) }
     }
 
     public init(arrayLiteral elements: (String, String)...) {

@@ -42,19 +42,23 @@ final class ServerCall: BatchOwner, Sendable {
 
     // MARK: Batch accounting
 
-    /// Starts `batch` unless the call is closed; on refusal nothing runs.
-    private func start(_ batch: OperationBatch, handler: OperationBatch.Handler?) -> Bool {
+    /// Starts `batch` unless the call is closed; on refusal nothing runs
+    /// and the returned status says why.
+    @discardableResult
+    private func start(_ batch: OperationBatch, handler: OperationBatch.Handler?) -> GRPCStatus? {
         let call: OpaquePointer? = state.withLock { s in
             guard let c = s.call, !s.closed else { return nil }
             s.outstanding += 1
             return c
         }
-        guard let call else { return false }
+        guard let call else { return Self.closedError }
         // The call can't be unref'd while `outstanding` > 0, so using the
         // pointer outside the lock is safe and keeps the lock short.
-        if batch.start(on: call, owner: self, handler: handler) == GRPC_CALL_OK { return true }
+        let error = batch.start(on: call, owner: self, handler: handler)
+        if error == GRPC_CALL_OK { return nil }
         batchFinished()
-        return false
+        // E.g. TOO_MANY_OPERATIONS: two concurrent sends or receives.
+        return GRPCStatus(.internalError, "grpc_call_start_batch failed (\(error.rawValue))")
     }
 
     func batchFinished() {
@@ -112,10 +116,10 @@ final class ServerCall: BatchOwner, Sendable {
     func watchForClose() {
         let batch = OperationBatch()
         batch.receiveCloseOnServer()
-        let started = start(batch) { [self] b, ok in
+        let refused = start(batch) { [self] b, ok in
             markClosed(cancelled: !ok || b.cancelledOnServer)
         }
-        if !started { markClosed(cancelled: true) }
+        if refused != nil { markClosed(cancelled: true) }
     }
 
     /// Receives one message, calling `completion` on the poll thread.
@@ -124,10 +128,10 @@ final class ServerCall: BatchOwner, Sendable {
     func receive(_ completion: @escaping @Sendable (Result<[UInt8]?, GRPCStatus>) -> Void) {
         let batch = OperationBatch()
         batch.receiveMessage()
-        let started = start(batch) { [self] b, ok in
+        let refused = start(batch) { [self] b, ok in
             completion(result(of: b, ok: ok))
         }
-        if !started { completion(.failure(Self.closedError)) }
+        if let refused { completion(.failure(refused)) }
     }
 
     /// Receives the next message; nil once the client half-closed.
@@ -162,11 +166,11 @@ final class ServerCall: BatchOwner, Sendable {
         let batch = OperationBatch()
         if claimInitialMetadata() { batch.sendInitialMetadata() }
         batch.sendMessage(message)
-        let ok: Bool = await withUnsafeContinuation { continuation in
-            let started = start(batch) { _, ok in continuation.resume(returning: ok) }
-            if !started { continuation.resume(returning: false) }
+        let failure: GRPCStatus? = await withUnsafeContinuation { continuation in
+            let refused = start(batch) { _, ok in continuation.resume(returning: ok ? nil : Self.closedError) }
+            if let refused { continuation.resume(returning: refused) }
         }
-        if !ok { throw Self.closedError }
+        if let failure { throw failure }
     }
 
     /// Ends the call with `status`, optionally preceded by a last message,
@@ -176,6 +180,6 @@ final class ServerCall: BatchOwner, Sendable {
         if claimInitialMetadata() { batch.sendInitialMetadata() }
         if let message { batch.sendMessage(message) }
         batch.sendStatus(status)
-        _ = start(batch, handler: nil)
+        start(batch, handler: nil)
     }
 }

@@ -15,6 +15,6 @@ struct TinyKVCtl: AsyncParsableCommand {
             3 cluster unreachable or request failed, 64 usage error.
             """,
         subcommands: [RawCommand.self, TxnCommand.self, StoreCommand.self, RegionCommand.self,
-                      ClusterCommand.self, TsoCommand.self, WireCommand.self]
+                      ClusterCommand.self, TsoCommand.self, WireCommand.self, CheckHistoryCommand.self]
     )
 }

@@ -3,7 +3,11 @@
 // Prints calls/s and latency percentiles.
 //
 //   transport-bench [--concurrency 64] [--seconds 5] [--payload 32] [--target host:port]
+//   transport-bench --serve 127.0.0.1:50051 [--seconds 60]   (interop test server)
 import Transport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Options {
     var concurrency = 64
@@ -11,6 +15,7 @@ struct Options {
     var payload = 32
     var target: String?
     var serverThreads = 2
+    var serve: String?
 
     init(_ args: [String]) {
         var it = args.dropFirst().makeIterator()
@@ -22,6 +27,7 @@ struct Options {
             case "--payload", "-p": payload = Int(value) ?? payload
             case "--target", "-t": target = value
             case "--server-threads": serverThreads = Int(value) ?? serverThreads
+            case "--serve": serve = value
             default: print("unknown flag \(flag)")
             }
         }
@@ -30,6 +36,28 @@ struct Options {
 
 let options = Options(CommandLine.arguments)
 let method = "/bench.Echo/Unary"
+
+if let address = options.serve {
+    // Interop mode: a few methods for external clients (e.g. Python grpcio).
+    let s = try GRPCServer(address: address, handlers: [
+        method: .unary { _, request in request },
+        "/bench.Echo/Fail": .unary { _, _ in throw GRPCStatus(.notFound, "key not found: ü") },
+        "/bench.Echo/Meta": .unary { context, _ in Array((context.requestMetadata["x-token"] ?? "").utf8) },
+        "/bench.Echo/Sum": .clientStreaming { _, requests in
+            var total = 0
+            for try await message in requests { total += message.count }
+            return Array(String(total).utf8)
+        },
+        "/bench.Echo/Bidi": .bidiStreaming { _, requests, writer in
+            for try await message in requests { try await writer.send(message) }
+        },
+    ], completionQueueThreads: options.serverThreads)
+    s.start()
+    print("serving on port \(s.port)")
+    try await Task.sleep(for: .seconds(options.seconds))
+    await s.shutdown(gracePeriod: .seconds(1))
+    exit(0)
+}
 
 var server: GRPCServer?
 let target: String

@@ -86,6 +86,40 @@ final class StreamingTests: XCTestCase {
         await h.stop()
     }
 
+    func testClosingTheChannelLetsLiveCallsFinish() async throws {
+        let h = try Harness.start()
+        let call = try h.channel.bidiStreaming(method: "/test.Echo/Bidi")
+        try await call.send([1])
+        _ = try await call.receive()
+        h.channel.close()
+        // New calls are refused...
+        _ = await XCTAssertThrowsStatus(.unavailable) {
+            _ = try await h.channel.unary(method: "/test.Echo/Unary", request: [])
+        }
+        // ...but the core keeps the connection for calls already running.
+        try await call.send([2])
+        let second = try await call.receive()
+        XCTAssertEqual(second, [2])
+        await call.closeSend()
+        let end = try await call.receive()
+        XCTAssertNil(end)
+        await h.server.shutdown(gracePeriod: .seconds(1))
+    }
+
+    func testConcurrentSendsOnOneStreamAreRejectedNotCorrupted() async throws {
+        let h = try Harness.start()
+        let call = try h.channel.clientStreaming(method: "/test.Echo/Sum")
+        // Two sends at once: one may be refused by the core; neither crashes.
+        let first = Task { try await call.send(u32(1)) }
+        let second = Task { try await call.send(u32(2)) }
+        var succeeded = 0
+        if (try? await first.value) != nil { succeeded += 1 }
+        if (try? await second.value) != nil { succeeded += 1 }
+        XCTAssertGreaterThanOrEqual(succeeded, 1)
+        call.cancel()
+        await h.stop()
+    }
+
     func testDroppingStreamingCallCancelsIt() async throws {
         let h = try Harness.start()
         do {

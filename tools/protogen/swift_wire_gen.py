@@ -80,13 +80,14 @@ class Naming:
         self.c_prefix = {}  # C struct name -> function prefix
         self.c_members = {}  # C struct name -> member names
         pat = re.compile(r"void\s+(\w+)__init\s*\(\s*(\w+)\s+\*message\)")
-        for fn in os.listdir(header_dir):
-            if fn.endswith(".pb-c.h"):
-                text = open(os.path.join(header_dir, fn)).read()
-                for prefix, struct in pat.findall(text):
-                    self.c_prefix[struct] = prefix
-                for struct, body in re.findall(r"struct\s+(\w+)\n\{\n(.*?)\n\};", text, re.S):
-                    self.c_members[struct] = set(re.findall(r"(\w+);", body))
+        headers = [os.path.join(root, fn) for root, _, fns in os.walk(header_dir) for fn in fns if fn.endswith(".pb-c.h")]
+        for path in sorted(headers):  # packages in subdirectories (proto/tipb/) have their headers in include/tipb/
+            text = open(path).read()
+            for prefix, struct in pat.findall(text):
+                self.c_prefix[struct] = prefix
+            for struct, body in re.findall(r"struct\s+(\w+)\n\{\n(.*?)\n\};", text, re.S):
+                self.c_members[struct] = set(re.findall(r"(\w+);", body))
+
 
     def c_member(self, struct, field):
         """protobuf-c renames fields that are C/C++ keywords (`delete` -> `delete_`)."""
@@ -95,6 +96,8 @@ class Naming:
             return field
         if field + "_" in members:
             return field + "_"
+        if field.lower() in members:  # protoc-c lowercases names (`columnLen` -> `columnlen`)
+            return field.lower()
         raise KeyError(f"{struct} has no member {field}")
 
     @staticmethod
@@ -116,6 +119,7 @@ class Field:
         self.f = f
         self.name = naming.c_member(cstruct, f.name)
         self.proto_name = f.name
+        self.c_field = f.name.lower()  # protoc-c's base for `n_x` and `has_x`
         self.swift = swift_ident(camel(f.name))
         self.repeated = f.label == FD.LABEL_REPEATED
         self.kind = f.type
@@ -165,13 +169,13 @@ class Field:
     def decode(self):
         c = f"m.pointee.{self.name}"
         if self.repeated:
-            return f"self.{self.swift} = CBridge.array(m.pointee.{self.name}, count: m.pointee.n_{self.proto_name}) {{ {self.decode_elem('$0')} }}"
+            return f"self.{self.swift} = CBridge.array(m.pointee.{self.name}, count: m.pointee.n_{self.c_field}) {{ {self.decode_elem('$0')} }}"
         if self.kind == FD.TYPE_MESSAGE:
             return f"self.{self.swift} = {c}.map {{ {self.elem}(c: $0) }}"
         if self.kind == FD.TYPE_STRING and self.type.endswith("?"):
             return f"self.{self.swift} = {c}.map {{ String(cString: $0) }}"
         if self.c_has_flag:
-            return f"self.{self.swift} = m.pointee.has_{self.proto_name} != 0 ? {self.decode_elem(c)} : nil"
+            return f"self.{self.swift} = m.pointee.has_{self.c_field} != 0 ? {self.decode_elem(c)} : nil"
         return f"self.{self.swift} = {self.decode_elem(c)}"
 
     # -- encoding: Swift value -> C struct `m`, buffers in `arena`
@@ -193,18 +197,18 @@ class Field:
         s = f"self.{self.swift}"
         c = f"m.pointee.{self.name}"
         if self.repeated:
-            return [f"m.pointee.n_{self.proto_name} = {s}.count",
+            return [f"m.pointee.n_{self.c_field} = {s}.count",
                     f"{c} = arena.array({s}) {{ {self.encode_elem('$0')} }}"]
         if self.kind == FD.TYPE_MESSAGE:
             return [f"{c} = {s}.map {{ arena.message($0) }}"]
         if self.type.endswith("?"):
             lines = [f"if let value = {s} {{", f"    {c} = {self.encode_elem('value')}"]
             if self.c_has_flag:
-                lines.append(f"    m.pointee.has_{self.proto_name} = 1")
+                lines.append(f"    m.pointee.has_{self.c_field} = 1")
             lines.append("}")
             return lines
         if self.c_has_flag:  # required proto2 scalar
-            return [f"{c} = {self.encode_elem(s)}", f"m.pointee.has_{self.proto_name} = 1"]
+            return [f"{c} = {self.encode_elem(s)}", f"m.pointee.has_{self.c_field} = 1"]
         return [f"{c} = {self.encode_elem(s)}"]
 
     # -- random values for tests

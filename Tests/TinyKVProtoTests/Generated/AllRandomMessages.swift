@@ -142,6 +142,49 @@ let allRandomMessageTypes: [any RandomMessage.Type] = [
     Schedulerpb.TsoResponse.self,
     Schedulerpb.UpdateGCSafePointRequest.self,
     Schedulerpb.UpdateGCSafePointResponse.self,
+    Tipb.FieldType.self,
+    Tipb.Expr.self,
+    Tipb.RpnExpr.self,
+    Tipb.ByItem.self,
+    Tipb.CompareInMetadata.self,
+    Tipb.InUnionMetadata.self,
+    Tipb.TableInfo.self,
+    Tipb.ColumnInfo.self,
+    Tipb.IndexInfo.self,
+    Tipb.Executor.self,
+    Tipb.TableScan.self,
+    Tipb.IndexScan.self,
+    Tipb.Selection.self,
+    Tipb.Projection.self,
+    Tipb.Aggregation.self,
+    Tipb.TopN.self,
+    Tipb.Limit.self,
+    Tipb.ExecutorExecutionSummary.self,
+    Tipb.UserIdentity.self,
+    Tipb.DAGRequest.self,
+    Tipb.ChunkMemoryLayout.self,
+    Tipb.SelectResponse.self,
+    Tipb.Chunk.self,
+    Tipb.RowMeta.self,
+    Tipb.Error.self,
+    Tipb.Row.self,
+    Tipb.KeyRange.self,
+    Tipb.StreamResponse.self,
+    Tipb.AnalyzeReq.self,
+    Tipb.AnalyzeIndexReq.self,
+    Tipb.AnalyzeColumnsReq.self,
+    Tipb.AnalyzeColumnsResp.self,
+    Tipb.AnalyzeIndexResp.self,
+    Tipb.Bucket.self,
+    Tipb.Histogram.self,
+    Tipb.FMSketch.self,
+    Tipb.SampleCollector.self,
+    Tipb.CMSketchRow.self,
+    Tipb.CMSketchTopN.self,
+    Tipb.CMSketch.self,
+    Tipb.ChecksumRequest.self,
+    Tipb.ChecksumRewriteRule.self,
+    Tipb.ChecksumResponse.self,
 ]
 
 extension Metapb.StoreState: RandomEnum {}
@@ -155,3 +198,11 @@ extension RaftCmdpb.CmdType: RandomEnum {}
 extension RaftServerpb.PeerState: RandomEnum {}
 extension Schedulerpb.ErrorType: RandomEnum {}
 extension Schedulerpb.OperatorStatus: RandomEnum {}
+extension Tipb.ExprType: RandomEnum {}
+extension Tipb.ScalarFuncSig: RandomEnum {}
+extension Tipb.ExecType: RandomEnum {}
+extension Tipb.EncodeType: RandomEnum {}
+extension Tipb.Endian: RandomEnum {}
+extension Tipb.AnalyzeType: RandomEnum {}
+extension Tipb.ChecksumAlgorithm: RandomEnum {}
+extension Tipb.ChecksumScanOn: RandomEnum {}
