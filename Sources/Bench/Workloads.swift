@@ -1,80 +1,73 @@
+import KVClient
 import TinyKVProto
+import Transaction
 import Transport
 
-/// The benchmark workloads over the TinyKV and scheduler APIs.
+/// The benchmark workloads over the TinyKV and scheduler APIs, through the routing client.
 public enum Workloads {
-    /// One raw put of a random key, routed through the scheduler.
-    public static func rawPut(router: RegionRouter, keys: KeyGenerator, valueSize: Int) -> @Sendable (Int) async -> OperationOutcome {
+    /// One raw put of a random key.
+    public static func rawPut(client: RawKVClient, keys: KeyGenerator, valueSize: Int) -> @Sendable (Int) async -> OperationOutcome {
         let value = [UInt8](repeating: UInt8(ascii: "v"), count: valueSize)
         return { _ in
             var rng = SystemRandomNumberGenerator()
-            let key = keys.key(keys.nextIndex(using: &rng))
-            return await put(router: router, key: key, value: value)
+            return await outcome { try await client.put(keys.key(keys.nextIndex(using: &rng)), value) }
         }
     }
 
     /// One raw get of a random key.
-    public static func rawGet(router: RegionRouter, keys: KeyGenerator) -> @Sendable (Int) async -> OperationOutcome {
+    public static func rawGet(client: RawKVClient, keys: KeyGenerator) -> @Sendable (Int) async -> OperationOutcome {
         { _ in
             var rng = SystemRandomNumberGenerator()
-            return await get(router: router, key: keys.key(keys.nextIndex(using: &rng)))
+            return await outcome { _ = try await client.get(keys.key(keys.nextIndex(using: &rng))) }
         }
     }
 
     /// Gets with probability `readRatio`, puts otherwise.
-    public static func rawMixed(router: RegionRouter, keys: KeyGenerator, valueSize: Int, readRatio: Double) -> @Sendable (Int) async -> OperationOutcome {
-        let put = rawPut(router: router, keys: keys, valueSize: valueSize)
-        let get = rawGet(router: router, keys: keys)
+    public static func rawMixed(client: RawKVClient, keys: KeyGenerator, valueSize: Int, readRatio: Double) -> @Sendable (Int) async -> OperationOutcome {
+        let put = rawPut(client: client, keys: keys, valueSize: valueSize)
+        let get = rawGet(client: client, keys: keys)
         return { worker in
             Double.random(in: 0..<1) < readRatio ? await get(worker) : await put(worker)
         }
     }
 
+    /// A Percolator transaction that reads `keysPerTxn` random keys and writes them back;
+    /// a conflict counts as a retry (an abort), not as a completed transaction.
+    public static func txn(client: PercolatorClient, keys: KeyGenerator, keysPerTxn: Int, valueSize: Int) -> @Sendable (Int) async -> OperationOutcome {
+        let value = [UInt8](repeating: UInt8(ascii: "t"), count: valueSize)
+        return { _ in
+            var rng = SystemRandomNumberGenerator()
+            var chosen = Set<Int>()
+            while chosen.count < min(keysPerTxn, keys.keyCount) { chosen.insert(keys.nextIndex(using: &rng)) }
+            do {
+                var txn = try await client.begin()
+                for index in chosen {
+                    let key = keys.key(index)
+                    _ = try await client.get(txn, key)
+                    txn.set(key, value)
+                }
+                _ = try await client.commit(txn)
+                return .ok
+            } catch is PercolatorError {
+                return .retry
+            } catch {
+                return .error
+            }
+        }
+    }
+
     /// Writes every key once, `concurrency` at a time.
-    public static func prefill(router: RegionRouter, keys: KeyGenerator, valueSize: Int, concurrency: Int) async {
+    public static func prefill(client: RawKVClient, keys: KeyGenerator, valueSize: Int, concurrency: Int) async {
         let value = [UInt8](repeating: UInt8(ascii: "v"), count: valueSize)
         await withTaskGroup(of: Void.self) { group in
             for worker in 0..<concurrency {
                 group.addTask {
                     // Worker w writes keys w, w + concurrency, w + 2 * concurrency, ...
                     for index in stride(from: worker, to: keys.keyCount, by: concurrency) {
-                        var attempts = 0
-                        while await put(router: router, key: keys.key(index), value: value) != .ok, attempts < 20 {
-                            attempts += 1
-                        }
+                        _ = await outcome { try await client.put(keys.key(index), value) }
                     }
                 }
             }
-        }
-    }
-
-    static func put(router: RegionRouter, key: [UInt8], value: [UInt8]) async -> OperationOutcome {
-        do {
-            let route = try await router.route(for: key)
-            let response = try await route.channel.call(
-                Tinykvpb.TinyKv.rawPut, Kvrpcpb.RawPutRequest(context: route.context, key: key, value: value, cf: "default"))
-            if let regionError = response.regionError {
-                await router.invalidate(route, error: regionError)
-                return .retry
-            }
-            return response.error.isEmpty ? .ok : .error
-        } catch {
-            return .error
-        }
-    }
-
-    static func get(router: RegionRouter, key: [UInt8]) async -> OperationOutcome {
-        do {
-            let route = try await router.route(for: key)
-            let response = try await route.channel.call(
-                Tinykvpb.TinyKv.rawGet, Kvrpcpb.RawGetRequest(context: route.context, key: key, cf: "default"))
-            if let regionError = response.regionError {
-                await router.invalidate(route, error: regionError)
-                return .retry
-            }
-            return response.error.isEmpty ? .ok : .error
-        } catch {
-            return .error
         }
     }
 
@@ -92,6 +85,15 @@ public enum Workloads {
             } catch {
                 return .error
             }
+        }
+    }
+
+    private static func outcome(_ body: () async throws -> Void) async -> OperationOutcome {
+        do {
+            try await body()
+            return .ok
+        } catch {
+            return .error
         }
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Bench
+import KVClient
+import Transaction
 import Transport
 
 /// `tinykv-bench`: closed-loop load against a TinyKV cluster, with latency percentiles.
@@ -9,12 +11,14 @@ struct TinyKVBench: AsyncParsableCommand {
         commandName: "tinykv-bench",
         abstract: "Measure a TinyKV cluster: ops/s and latency percentiles.",
         discussion: """
-            Workloads: raw-put, raw-get, raw-mixed (--read-ratio), tso (--tso-count timestamps per request, one stream per client).
+            Workloads: raw-put, raw-get, raw-mixed (--read-ratio), txn (--txn-keys keys read and written per Percolator
+            transaction, timestamps from the scheduler; conflicts are counted as retries), tso (--tso-count timestamps per
+            request, one stream per client).
             Requests are routed through the scheduler (GetRegion, GetStore) and retried on region errors.
             """)
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {
-        case rawPut = "raw-put", rawGet = "raw-get", rawMixed = "raw-mixed", tso
+        case rawPut = "raw-put", rawGet = "raw-get", rawMixed = "raw-mixed", txn, tso
     }
 
     @Option(help: "The workload: \(Workload.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -37,6 +41,10 @@ struct TinyKVBench: AsyncParsableCommand {
     var distribution = "uniform"
     @Option(help: "Share of gets in raw-mixed.")
     var readRatio = 0.5
+    @Option(help: "Keys per transaction (txn).")
+    var txnKeys = 2
+    @Option(help: "A store to use while the scheduler knows no regions (standalone store).")
+    var store: String?
     @Option(help: "Timestamps per TSO request.")
     var tsoCount: UInt32 = 1
     @Flag(help: "Write every key before measuring (for reads).")
@@ -55,18 +63,24 @@ struct TinyKVBench: AsyncParsableCommand {
 
     func run() async throws {
         let generator = KeyGenerator(keyCount: keys, keySize: keySize, distribution: KeyGenerator.Distribution(rawValue: distribution)!)
-        let router = RegionRouter(schedulerAddress: scheduler)
+        let pd = SchedulerClient(address: scheduler)
+        let router = RegionRouter(pd: pd, fallbackStore: store)
+        let raw = RawKVClient(router: router)
         if prefill {
-            await Workloads.prefill(router: router, keys: generator, valueSize: valueSize, concurrency: concurrency)
+            await Workloads.prefill(client: raw, keys: generator, valueSize: valueSize, concurrency: concurrency)
         }
         let operation: @Sendable (Int) async -> OperationOutcome
         var items = 1
         switch workload {
-        case .rawPut: operation = Workloads.rawPut(router: router, keys: generator, valueSize: valueSize)
-        case .rawGet: operation = Workloads.rawGet(router: router, keys: generator)
-        case .rawMixed: operation = Workloads.rawMixed(router: router, keys: generator, valueSize: valueSize, readRatio: readRatio)
+        case .rawPut: operation = Workloads.rawPut(client: raw, keys: generator, valueSize: valueSize)
+        case .rawGet: operation = Workloads.rawGet(client: raw, keys: generator)
+        case .rawMixed: operation = Workloads.rawMixed(client: raw, keys: generator, valueSize: valueSize, readRatio: readRatio)
+        case .txn:
+            let percolator = PercolatorClient(rpc: RoutedTxnKVClient(router: router), oracle: SchedulerTimestampOracle(scheduler: pd))
+            operation = Workloads.txn(client: percolator, keys: generator, keysPerTxn: txnKeys, valueSize: valueSize)
+            items = txnKeys
         case .tso:
-            operation = try Workloads.tso(scheduler: router.scheduler, count: tsoCount, streams: concurrency)
+            operation = try Workloads.tso(scheduler: pd.channel, count: tsoCount, streams: concurrency)
             items = Int(tsoCount)
         }
         let (recorder, seconds) = await BenchRunner.run(
