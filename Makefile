@@ -80,6 +80,15 @@ test-swift: deps
 test-e2e: deps build
 	$(PY) -m pytest -q tests_e2e
 
+## bench: a standard benchmark set on a fresh local cluster, side by side with a 3-member etcd
+bench: deps release .deps-bench.stamp
+	tools/bench.sh
+
+.deps-bench.stamp:
+	@missing=""; for p in etcd-server libgrpc++-dev; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@touch $@
+
 ## run: a local cluster (one scheduler, three stores) with the embedded default config
 run: build
 	tools/run-cluster.sh
