@@ -10,7 +10,8 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = ROOT / ".build" / "debug"
+# TINYKV_BIN: where the built binaries are (another scratch path, a release build); default .build/debug.
+BIN = pathlib.Path(os.environ.get("TINYKV_BIN", ROOT / ".build" / "debug"))
 
 
 def _generate_stubs():
