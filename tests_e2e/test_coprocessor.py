@@ -464,6 +464,23 @@ def test_hash_aggregation_with_group_by_partial_layout(cluster):
         assert g[8] == (sum(prices) if prices else None)
 
 
+def test_aggregation_grouped_by_two_items_one_an_expression(cluster):
+    rows = cluster["rows"]
+    o = {c: i for i, c in enumerate(ALL)}
+    # SELECT avg(age), count(score), city, age > 30 ... GROUP BY city, age > 30
+    funcs = [agg("Avg", col(o[AGE], AGE), ft=field_type(T_NEWDECIMAL, BINARY, 15, 4)), agg("Count", col(o[SCORE], SCORE))]
+    group_by = [col(o[CITY], CITY), func("GTInt", col(o[AGE], AGE), const(30))]
+    got = select(cluster, [table_scan(ALL), aggregation(funcs, group_by)], FULL_TABLE, 5)
+    groups = group_rows(rows, lambda r: (r[CITY], None if r[AGE] is None else int(r[AGE] > 30)))
+    assert len(groups) >= 8
+    want = {}
+    for (city, older), members in groups.items():
+        ages = non_null(r[AGE] for r in members)
+        want[(city, older)] = (len(ages), D(sum(ages)) if ages else None, len(non_null(r[SCORE] for r in members)), city, older)
+    assert {(g[3], g[4]): g for g in got} == want
+    assert len(got) == len(want)
+
+
 def test_aggregation_without_group_by_and_stream_agg(cluster):
     rows = cluster["rows"]
     o = {c: i for i, c in enumerate(ALL)}
@@ -516,6 +533,10 @@ def test_topn(cluster):
     got = select(cluster, [table_scan(ALL), topn(5, (col(o[AGE], AGE), False))], FULL_TABLE, 2, output_offsets=[2, 0])
     assert [g[0] for g in got] == sorted((r[AGE] for r in rows.values()), key=null_first)[:5]
     assert got[0][0] is None
+    # ORDER BY id DESC LIMIT 18446744073709551615 (MySQL's "all rows"): every row, and the store survives.
+    got = select(cluster, [table_scan([ID]), topn((1 << 64) - 1, (col(0, ID), True))], FULL_TABLE, 1)
+    assert got == [(h,) for h in sorted(rows, reverse=True)]
+    assert select(cluster, [table_scan([ID]), limit((1 << 64) - 1)], FULL_TABLE, 1) == [(h,) for h in sorted(rows)]
 
 
 def test_limit(cluster):
@@ -546,6 +567,7 @@ def test_lock_in_range_is_reported_then_gone_after_rollback(cluster):
         resp = send(cluster, [table_scan(ALL)], FULL_TABLE)
         assert resp.HasField("locked"), resp
         assert resp.locked.key == key and resp.locked.primary_lock == key and resp.locked.lock_version == lock_ts
+        assert resp.locked.lock_ttl == 5000  # TinySQL's lock resolver checks the TTL
         assert not resp.other_error
         # A range without the key, and a read older than the lock, do not see it.
         assert len(select(cluster, [table_scan([ID])], [codec.handle_range(TABLE_ID, 1, 999)], 1)) > 0
@@ -584,3 +606,64 @@ def test_unsupported_and_malformed_requests_get_other_error_and_the_store_keeps_
         assert resp.other_error or tipb.SelectResponse.FromString(resp.data).HasField("error"), executors
     assert cluster["store"].proc.poll() is None
     assert select(cluster, scan, FULL_TABLE, 1) == [(h,) for h in sorted(cluster["rows"])]
+
+
+def test_evaluation_overflow_is_an_error_in_the_select_response(cluster):
+    o = {c: i for i, c in enumerate(ALL)}
+    # WHERE age + 9223372036854775807 > 0: BIGINT overflow for any non-NULL age.
+    resp = send(cluster, [table_scan(ALL), selection(func("GTInt", func("PlusInt", col(o[AGE], AGE), const((1 << 63) - 1), ft=INT_FT), const(0)))],
+                FULL_TABLE)
+    assert not resp.other_error and not resp.HasField("locked")
+    sel = tipb.SelectResponse.FromString(resp.data)
+    assert sel.HasField("error") and sel.error.msg, sel
+    assert cluster["store"].proc.poll() is None
+
+
+# ---------------------------------------------------------------- hidden row ids and unsigned handles
+
+EXTRA_HANDLE_ID = -1  # model.ExtraHandleID: the hidden _tidb_rowid of a table without an integer primary key
+
+
+def extra_handle_info():
+    return tipb.ColumnInfo(column_id=EXTRA_HANDLE_ID, tp=T_LONGLONG, collation=COLLATE_BIN, columnLen=20,
+                           decimal=0, flag=PRI_KEY | NOT_NULL)
+
+
+def test_table_without_integer_primary_key_uses_the_hidden_row_id(cluster):
+    # CREATE TABLE u (a INT, b VARCHAR(10), KEY ia (a)): rows keyed by _tidb_rowid.
+    tid, ia = 72, 1
+    cols = {1: dict(flen=11, decimal=0), 2: dict(flen=10, decimal=0)}
+    rows = {rid: (None if rid % 7 == 0 else rid % 5, f"b{rid}".encode()) for rid in range(1, 41)}
+    muts = []
+    for rid, (a, b) in rows.items():
+        muts.append((kv.Put, codec.row_key(tid, rid), codec.encode_row(cols, {1: a, 2: b})))
+        muts.append((kv.Put, codec.index_key(tid, ia, [a], rid), codec.NON_UNIQUE_INDEX_VALUE))
+    commit(cluster["client"], muts)
+    a_info = tipb.ColumnInfo(column_id=1, tp=T_LONG, collation=COLLATE_BIN, columnLen=11, flag=MULTIPLE_KEY)
+    b_info = tipb.ColumnInfo(column_id=2, tp=T_VARCHAR, collation=COLLATE_UTF8MB4_BIN, columnLen=10)
+    full = [codec.handle_range(tid, -(1 << 63), (1 << 63) - 1)]
+    scan = tipb.Executor(tp=tipb.TypeTableScan, tbl_scan=tipb.TableScan(table_id=tid, columns=[a_info, b_info, extra_handle_info()]))
+    assert select(cluster, [scan], full, 3) == [(a, b, rid) for rid, (a, b) in sorted(rows.items())]
+    # The index side of an index lookup: (a, _tidb_rowid) from the key.
+    iscan = tipb.Executor(tp=tipb.TypeIndexScan, idx_scan=tipb.IndexScan(table_id=tid, index_id=ia, columns=[a_info, extra_handle_info()]))
+    prefix = codec.index_prefix(tid, ia)
+    got = select(cluster, [iscan], [(prefix + b"\x00", prefix + codec.prefix_next(bytes([codec.MAX_FLAG])))], 2)
+    assert got == sorted(((a, rid) for rid, (a, _) in rows.items()), key=lambda e: (null_first(e[0]), e[1]))
+
+
+def test_unsigned_integer_primary_key(cluster):
+    # CREATE TABLE w (id BIGINT UNSIGNED PRIMARY KEY, v INT UNSIGNED): handles are the id's 64 bits as int64.
+    tid = 73
+    ids = [0, 1, 2, (1 << 63) - 1, 1 << 63, (1 << 64) - 1]
+    cols = {2: dict(flen=10, decimal=0)}
+    muts = [(kv.Put, codec.row_key(tid, i - (1 << 64) if i >= 1 << 63 else i), codec.encode_row(cols, {2: codec.Uint(i % 4_000_000_000)}))
+            for i in ids]
+    commit(cluster["client"], muts)
+    id_info = tipb.ColumnInfo(column_id=1, tp=T_LONGLONG, collation=COLLATE_BIN, columnLen=20, flag=PRI_KEY | NOT_NULL | 32, pk_handle=True)
+    v_info = tipb.ColumnInfo(column_id=2, tp=T_LONG, collation=COLLATE_BIN, columnLen=10, flag=32)
+    scan = tipb.Executor(tp=tipb.TypeTableScan, tbl_scan=tipb.TableScan(table_id=tid, columns=[id_info, v_info]))
+    got = select(cluster, [scan], [codec.handle_range(tid, -(1 << 63), (1 << 63) - 1)], 2)
+    # Key order is the signed order of the 64 bits: ids >= 2^63 first.
+    want = sorted(ids, key=lambda i: i - (1 << 64) if i >= 1 << 63 else i)
+    assert got == [(i, i % 4_000_000_000) for i in want]
+    assert all(isinstance(g[0], codec.Uint) and isinstance(g[1], codec.Uint) for g in got)
