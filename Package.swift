@@ -39,11 +39,17 @@ let package = Package(
         // Scheduler (PD role): TSO, ID allocation, cluster metadata and region scheduling.
         .target(name: "Scheduler", dependencies: ["TinyKVProto", "Storage", log]),
 
+        // Typed client of schedulerpb.Scheduler (and the protocol the raft store talks to).
+        .target(name: "SchedulerClient", dependencies: ["TinyKVProto", "Transport", log]),
+
+        // The raft store: replicated regions over the Raft module, two RocksDB engines.
+        .target(name: "RaftStore", dependencies: ["Raft", "Storage", "TinyKVProto", "Transport", "SchedulerClient", log]),
+
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
         // The servers' services and their assembly.
-        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "TinyKVConfig", log]),
+        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "TinyKVConfig", "RaftStore", "SchedulerClient", log]),
 
         // Executables.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", argumentParser, log]),
@@ -58,5 +64,6 @@ let package = Package(
         .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TinyKVProto"]),
+        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "Raft", "Storage", "TinyKVProto", "SchedulerClient", "Scheduler", log]),
     ]
 )
