@@ -35,7 +35,12 @@ final class Inbox<Element: Sendable>: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while items.isEmpty && !closed {
-            if !condition.wait(until: deadline) { break }
+            // Linux's NSCondition overflows on `.distantFuture`: wait without a deadline then.
+            if deadline == .distantFuture {
+                condition.wait()
+            } else if !condition.wait(until: deadline) {
+                break
+            }
         }
         if items.isEmpty && closed { return nil }
         let taken = items
