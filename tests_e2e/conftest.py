@@ -10,7 +10,8 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = ROOT / ".build" / "debug"
+# TINYKV_BIN points at another build directory (e.g. a worktree's own scratch path).
+BIN = pathlib.Path(os.environ.get("TINYKV_BIN", str(ROOT / ".build" / "debug")))
 
 
 def _generate_stubs():
