@@ -194,6 +194,7 @@ final class TestCluster: @unchecked Sendable {
         schedulerConfig.enableBalanceLeader = false
         schedulerConfig.enableBalanceRegion = false
         schedulerConfig.enableReplicaChecker = replicaChecker
+        schedulerConfig.maxStoreDownTimeMillis = 1_500
         let server = try SchedulerServer(config: schedulerConfig, logger: logger)
         scheduler = InProcessScheduler(server: server)
         schedulerTask = Task { await server.run() }
@@ -217,6 +218,19 @@ final class TestCluster: @unchecked Sendable {
         order.append(node.storeID)
         network.state.withLock { $0.nodes[node.storeID] = node }
         return node
+    }
+
+    /// Changes the replica count the scheduler maintains.
+    func setMaxPeerCount(_ count: UInt32) async throws {
+        let server = scheduler.server
+        let response = await server.putClusterConfig(.init(header: .init(clusterId: server.clusterID),
+                                                           cluster: Metapb.Cluster(id: server.clusterID, maxPeerCount: count)))
+        XCTAssertNil(response.header?.error)
+    }
+
+    /// The first region as the scheduler knows it.
+    func schedulerRegion() async throws -> Metapb.Region? {
+        try await scheduler.getRegion(key: []).region
     }
 
     func node(_ storeID: UInt64) -> RaftStoreNode? { network.state.withLock { $0.nodes[storeID] } }
