@@ -66,12 +66,12 @@ final class ApplyWorker: @unchecked Sendable {
                     fatalError("raftstore: kv engine write failed: \(error)")
                 }
                 batch = WriteBatch()
-                for (callback, error) in answers { callback(error) }
-                answers = []
                 let reported = order.compactMap { results[$0] }
                 results = [:]
                 order = []
                 if !reported.isEmpty { report(reported) }
+                for (callback, error) in answers { callback(error) }
+                answers = []
             }
             for task in tasks {
                 switch task {
