@@ -148,6 +148,10 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     private func onRaftMessage(_ message: RaftServerpb.RaftMessage) {
+        if message.isTombstone {
+            onTombstone(message)
+            return
+        }
         guard let to = message.toPeer, to.storeId == storeID, let raftMessage = message.message else {
             logger.debug("dropping raft message for another store", metadata: ["region": "\(message.regionId)"])
             return
@@ -161,6 +165,14 @@ final class RaftPoller: @unchecked Sendable {
             if to.id > peer.meta.id && !peer.storage.isInitialized { destroy(peer) }
             return
         }
+        if let from = message.fromPeer, isStale(from, epoch: message.regionEpoch, for: peer) {
+            // A peer removed from the region (it missed its removal, e.g. while down):
+            // tell it so it destroys itself instead of campaigning forever.
+            let reply = RaftServerpb.RaftMessage(regionId: peer.regionID, fromPeer: peer.meta, toPeer: from,
+                                                 regionEpoch: peer.region.regionEpoch, isTombstone: true)
+            transport.send([reply], feedback: feedback)
+            return
+        }
         if let from = message.fromPeer { peer.peerCache[from.id] = from }
         do {
             try peer.raw.step(raftMessage)
@@ -168,6 +180,21 @@ final class RaftPoller: @unchecked Sendable {
             logger.trace("step failed", metadata: ["region": "\(peer.regionID)", "error": "\(error)"])
         }
         dirty.insert(peer.regionID)
+    }
+
+    /// Whether `from` is no longer a member: absent from our region, whose membership is newer.
+    private func isStale(_ from: Metapb.Peer, epoch: Metapb.RegionEpoch?, for peer: Peer) -> Bool {
+        guard peer.storage.isInitialized, !peer.region.peers.contains(where: { $0.id == from.id }) else { return false }
+        return (epoch?.confVer ?? 0) < (peer.region.regionEpoch?.confVer ?? 0)
+    }
+
+    /// A member told us our peer was removed from the region (with a newer membership).
+    private func onTombstone(_ message: RaftServerpb.RaftMessage) {
+        guard let to = message.toPeer, let peer = peers[message.regionId], peer.meta.id == to.id else { return }
+        let theirs = message.regionEpoch?.confVer ?? 0, ours = peer.region.regionEpoch?.confVer ?? 0
+        guard theirs > ours else { return }
+        logger.info("peer is stale (removed from the region); destroying it", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)"])
+        destroy(peer)
     }
 
     /// Creates an uninitialized peer for a region this store doesn't have yet, when a

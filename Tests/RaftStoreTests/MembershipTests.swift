@@ -68,6 +68,9 @@ final class MembershipTests: XCTestCase {
         }
         let value = try await cluster.get("during")
         XCTAssertEqual(value, "2")
+        // When the store comes back, its removed peer learns it is stale and destroys itself.
+        try await cluster.restart(victim)
+        try await cluster.waitUntil("stale peer destroyed", timeout: .seconds(20)) { await cluster.node(victim)!.regions().isEmpty }
     }
 
     /// Removing the leader's replica: the leader hands leadership over first.
