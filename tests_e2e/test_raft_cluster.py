@@ -114,8 +114,11 @@ class Cluster:
                             pass
                         break
                     continue
-                if getattr(response, "error", ""):
+                error = getattr(response, "error", None)
+                if isinstance(error, str) and error or not isinstance(error, (str, type(None))) and response.HasField("error"):
                     raise AssertionError(f"{method} failed: {response.error}")
+                if getattr(response, "errors", None):
+                    raise AssertionError(f"{method} failed: {list(response.errors)}")
                 return response
             time.sleep(0.05)
         raise TimeoutError(f"{method} did not succeed within {timeout}s; last error: {last}")
@@ -186,3 +189,17 @@ def test_three_stores_replicate_survive_leader_kill_and_full_restart(cluster):
         cluster.start_store(index)
     for key, value in acked.items():
         assert cluster.get(key) == value, key
+
+
+def test_transactions_run_through_raft(cluster):
+    for index in range(3):
+        cluster.start_store(index)
+    cluster.wait_replicas(3)
+    mutation = kv.Mutation(op=kv.Put, key=b"txn-key", value=b"txn-value")
+    cluster._call("KvPrewrite", lambda ctx: kv.PrewriteRequest(context=ctx, mutations=[mutation], primary_lock=b"txn-key",
+                                                                 start_version=100, lock_ttl=3000))
+    cluster._call("KvCommit", lambda ctx: kv.CommitRequest(context=ctx, start_version=100, keys=[b"txn-key"], commit_version=110))
+    r = cluster._call("KvGet", lambda ctx: kv.GetRequest(context=ctx, key=b"txn-key", version=120))
+    assert r.value == b"txn-value" and not r.not_found
+    r = cluster._call("KvGet", lambda ctx: kv.GetRequest(context=ctx, key=b"txn-key", version=105))
+    assert r.not_found
