@@ -57,6 +57,12 @@ let package = Package(
         // Linearizability checking of client histories (Porcupine-style), for tests and chaos runs.
         .target(name: "Linearizability"),
 
+        // Typed client of schedulerpb.Scheduler (and the protocol the raft store talks to).
+        .target(name: "SchedulerClient", dependencies: ["TinyKVProto", "Transport", log]),
+
+        // The raft store: replicated regions over the Raft module, two RocksDB engines.
+        .target(name: "RaftStore", dependencies: ["Raft", "Storage", "TinyKVProto", "Transport", "SchedulerClient", log]),
+
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
@@ -67,7 +73,7 @@ let package = Package(
         .target(name: "CoprocessorEngine", dependencies: ["TinyKVProto", "Storage", "Transaction", "Codec", log]),
 
         // The servers' services and their assembly.
-        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "CoprocessorEngine", "TinyKVConfig", "Operability", metrics, log]),
+        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "CoprocessorEngine", "TinyKVConfig", "Operability", "RaftStore", "SchedulerClient", metrics, log]),
 
         // Benchmarks: closed-loop workloads, routing through the scheduler, HDR latency histograms.
         .target(name: "Bench", dependencies: ["TinyKVProto", "Transport", "KVClient", "Transaction", .product(name: "Histogram", package: "hdrhistogram-swift")]),
@@ -91,5 +97,6 @@ let package = Package(
         .testTarget(name: "CoprocessorEngineTests", dependencies: ["CoprocessorEngine", "Codec", "Transaction", "Storage", "TinyKVProto"]),
         .testTarget(name: "OperabilityTests", dependencies: ["Operability", "TinyKVProto"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "TinyKVProto", "Transport"]),
+        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "Raft", "Storage", "TinyKVProto", "SchedulerClient", "Scheduler", log]),
     ]
 )

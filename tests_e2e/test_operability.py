@@ -26,8 +26,11 @@ def cluster(workdir):
     pd_port, pd_status, kv_port, kv_status = free_port(), free_port(), free_port(), free_port()
     pd = Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{pd_port}",
                   "--data-dir", str(workdir / "pd"), "--status-addr", f"127.0.0.1:{pd_status}"], str(workdir / "pd.log"))
+    # `-scheduler` starts a raft store unless the config says `raft = false`: these tests want one standalone node.
+    (workdir / "kv.toml").write_text("raft = false\n")
     kv = Process([str(BIN / "tinykv-server"), "-addr", f"127.0.0.1:{kv_port}", "-path", str(workdir / "kv"),
-                  "-scheduler", f"127.0.0.1:{pd_port}", "-status-addr", f"127.0.0.1:{kv_status}"], str(workdir / "kv.log"))
+                  "-scheduler", f"127.0.0.1:{pd_port}", "-status-addr", f"127.0.0.1:{kv_status}",
+                  "-config", str(workdir / "kv.toml")], str(workdir / "kv.log"))
     for port, proc in ((pd_port, pd), (pd_status, pd), (kv_port, kv), (kv_status, kv)):
         wait_port(port, proc.proc)
     info = {"pd": f"127.0.0.1:{pd_port}", "pd_status": pd_status, "kv": f"127.0.0.1:{kv_port}",
