@@ -450,6 +450,18 @@ final class RaftPoller: @unchecked Sendable {
             readies.append((peer, ready))
         }
         dirty.removeAll(keepingCapacity: true)
+        // A leader's messages (appends, heartbeats) do not depend on its own log being on
+        // disk (Raft thesis §10.2.1): send them before the fsync so followers write in
+        // parallel with the leader. Everyone else must persist before speaking (votes and
+        // append responses acknowledge what is on disk).
+        var outgoing: [RaftServerpb.RaftMessage] = []
+        for (peer, ready) in readies where peer.isLeader && ready.snapshot == nil {
+            collectMessages(peer, ready, into: &outgoing)
+        }
+        if !outgoing.isEmpty {
+            transport.send(outgoing, feedback: feedback)
+            outgoing.removeAll()
+        }
         if !batch.isEmpty {
             do {
                 try raftEngine.write(batch, sync: sync)
@@ -459,17 +471,9 @@ final class RaftPoller: @unchecked Sendable {
                 fatalError("raftstore: raft engine write failed: \(error)")
             }
         }
-        var outgoing: [RaftServerpb.RaftMessage] = []
         for (peer, ready) in readies {
             if let soft = ready.softState { onSoftStateChange(peer, soft) }
-            for message in ready.messages {
-                if let wrapped = peer.wrap(message) {
-                    outgoing.append(wrapped)
-                } else {
-                    peer.raw.reportUnreachable(message.to)
-                    if message.msgType == .msgSnapshot { peer.raw.reportSnapshot(message.to, success: false) }
-                }
-            }
+            if !(peer.isLeader && ready.snapshot == nil) { collectMessages(peer, ready, into: &outgoing) }
             for state in ready.readStates {
                 if let position = peer.pendingReads.firstIndex(where: { $0.context == state.requestContext }) {
                     peer.pendingReads[position].index = state.index
@@ -488,6 +492,18 @@ final class RaftPoller: @unchecked Sendable {
             if peer.raw.hasReady() { dirty.insert(peer.regionID) }
         }
         if !outgoing.isEmpty { transport.send(outgoing, feedback: feedback) }
+    }
+
+    /// Wraps a Ready's messages for the transport; unroutable ones are reported unreachable.
+    private func collectMessages(_ peer: Peer, _ ready: Ready, into outgoing: inout [RaftServerpb.RaftMessage]) {
+        for message in ready.messages {
+            if let wrapped = peer.wrap(message) {
+                outgoing.append(wrapped)
+            } else {
+                peer.raw.reportUnreachable(message.to)
+                if message.msgType == .msgSnapshot { peer.raw.reportSnapshot(message.to, success: false) }
+            }
+        }
     }
 
     private func onSoftStateChange(_ peer: Peer, _ soft: SoftState) {
