@@ -76,13 +76,13 @@ let package = Package(
         .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "CoprocessorEngine", "TinyKVConfig", "Operability", "RaftStore", "SchedulerClient", metrics, log]),
 
         // Benchmarks: closed-loop workloads, routing through the scheduler, HDR latency histograms.
-        .target(name: "Bench", dependencies: ["TinyKVProto", "Transport", "KVClient", "Transaction", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .target(name: "Bench", dependencies: ["TinyKVProto", "Transport", "KVClient", "Transaction", argumentParser, .product(name: "Histogram", package: "hdrhistogram-swift")]),
 
         // Executables.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", "Operability", argumentParser, log]),
         .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", "Operability", metrics, argumentParser, log]),
-        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Linearizability", "KVClient", "Transport", "Transaction", "Operability", argumentParser]),
-        .executableTarget(name: "tinykv-bench", dependencies: ["Bench", "KVClient", "Transaction", "Transport", argumentParser]),
+        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Linearizability", "KVClient", "Bench", "Transport", "Transaction", "Operability", argumentParser]),
+        .executableTarget(name: "tinykv-bench", dependencies: ["Bench", argumentParser]),
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),

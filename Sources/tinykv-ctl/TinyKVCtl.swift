@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 
 /// `tinykv-ctl`: operate and inspect a TinyKV cluster from the command line.
 @main
@@ -15,6 +16,6 @@ struct TinyKVCtl: AsyncParsableCommand {
             3 cluster unreachable or request failed, 64 usage error.
             """,
         subcommands: [RawCommand.self, TxnCommand.self, StoreCommand.self, RegionCommand.self,
-                      ClusterCommand.self, TsoCommand.self, WireCommand.self, CheckHistoryCommand.self]
+                      ClusterCommand.self, TsoCommand.self, BenchCommand.self, WireCommand.self, CheckHistoryCommand.self]
     )
 }
