@@ -159,7 +159,7 @@ final class PeerStorageTests: XCTestCase {
         stale.put(.default, Array("x".utf8), Array("stale".utf8))
         stale.put(.default, Array("zz".utf8), Array("other region".utf8))
         try other.kv.write(stale, sync: true)
-        try other.kv.write(SnapshotBuilder.installBatch(decoded, index: 8, term: 6, oldRegion: nil), sync: true)
+        try other.kv.write(SnapshotBuilder.installBatch(decoded, index: 8, term: 6, oldRegion: nil, reader: other.kv), sync: true)
         XCTAssertEqual(try other.kv.get(.default, Array("c".utf8)), Array("1".utf8))
         XCTAssertEqual(try other.kv.get(.lock, Array("d".utf8)), Array("2".utf8))
         XCTAssertEqual(try other.kv.get(.write, Array("e".utf8)), Array("3".utf8))
