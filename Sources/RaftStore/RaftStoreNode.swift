@@ -127,6 +127,35 @@ public final class RaftStoreNode: Sendable {
         }
     }
 
+    /// This store's copy of region `regionID` (leader or not), as of now: for tests comparing
+    /// replicas. Nil when the store has no initialized peer of the region.
+    func localReader(_ regionID: UInt64) async -> (any KVReader)? {
+        let region: Metapb.Region? = await withCheckedContinuation { continuation in
+            let accepted = poller.inbox.push(.inspect { poller in
+                let peer = poller.peers[regionID]
+                continuation.resume(returning: peer?.storage.isInitialized == true ? peer?.region : nil)
+            })
+            if !accepted { continuation.resume(returning: nil) }
+        }
+        guard let region, let snapshot = try? kvEngine.snapshot() else { return nil }
+        return RegionReader(inner: snapshot, region: region)
+    }
+
+    /// Every user key stored in the data families of this store's engine, whatever region it belongs to.
+    func storedUserKeys() throws -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        for cf in ColumnFamily.dataFamilies {
+            let iterator = try kvEngine.makeIterator(cf, lowerBound: nil, upperBound: nil)
+            iterator.seekToFirst()
+            while iterator.isValid {
+                keys.append(RegionData.userKey(cf, iterator.key))
+                iterator.next()
+            }
+            try iterator.checkError()
+        }
+        return keys
+    }
+
     /// Stops heartbeats and threads, then closes the engines. Waiting requests fail with `region_not_found`.
     public func stop() {
         heartbeatTask.cancel()

@@ -268,6 +268,16 @@ final class SplitTests: XCTestCase {
                 Set(regions.map(\.id)) == Set(known.filter { $0.peers.contains { $0.storeId == store } }.map(\.id))
             }
         }
+        // No data leaks: a store keeps exactly the keys of the regions it still has.
+        let known = await cluster.schedulerRegions()
+        for node in cluster.nodes {
+            let mine = known.filter { $0.peers.contains { $0.storeId == node.storeID } }
+            try await cluster.waitUntil("store \(node.storeID) holds only its regions' data") {
+                let stored = (try? node.storedUserKeys()) ?? []
+                return stored.allSatisfy { key in mine.contains { RegionRange.contains($0, key) } }
+                    && stored.count == (0..<20).filter { i in mine.contains { RegionRange.contains($0, Array(key(i).utf8)) } }.count
+            }
+        }
         try await cluster.setMaxPeerCount(3)
         try await cluster.waitUntil("3 replicas again", timeout: .seconds(20)) {
             let known = await cluster.schedulerRegions()
@@ -309,5 +319,84 @@ final class SplitTests: XCTestCase {
             let got = try await cluster.get(key(i))
             XCTAssertEqual(got, "v\(i)")
         }
+    }
+
+    /// Every store's copy of `regionIDs` equals the leader's (raw `default` family).
+    private func replicasAgree(_ regionIDs: [UInt64]) async -> Bool {
+        for id in regionIDs {
+            var copies: [[String]] = []
+            for node in cluster.nodes {
+                guard let reader = await node.localReader(id) else { return false }
+                guard let iterator = try? reader.makeIterator(.default, lowerBound: nil, upperBound: nil) else { return false }
+                iterator.seekToFirst()
+                var keys: [String] = []
+                while iterator.isValid {
+                    keys.append(String(decoding: iterator.key, as: UTF8.self) + "=" + String(decoding: iterator.value, as: UTF8.self))
+                    iterator.next()
+                }
+                copies.append(keys)
+            }
+            if Set(copies.map { $0.joined(separator: ",") }).count != 1 { return false }
+        }
+        return true
+    }
+
+    /// A store cut off during a split and while the logs are truncated catches up by
+    /// snapshots: its parent peer shrinks to the new range and the new region's peer is
+    /// created (by message, once nothing overlaps) and filled by snapshot.
+    func testSnapshotAcrossSplit() async throws {
+        cluster = try TestCluster(name: "split-snapshot")
+        cluster.config.logGCCountLimit = 10
+        for _ in 0..<3 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) {
+            await cluster.leader()?.1.region.peers.count == 3
+        }
+        for i in 0..<20 { try await cluster.put(key(i), "v\(i)") }
+        let (leaderNode, _) = await cluster.leader()!
+        let lagging = cluster.order.first { $0 != leaderNode.storeID }!
+        cluster.network.isolate(lagging)
+        try await cluster.split(at: key(10))
+        for i in 0..<40 { try await cluster.put(key(i), "w\(i)") }
+        try await cluster.waitUntil("logs truncated past the split") {
+            let statuses = await leaderNode.regions()
+            return statuses.count == 2 && statuses.allSatisfy { $0.firstIndex > 20 }
+        }
+        cluster.network.heal()
+        try await cluster.waitUntil("lagging store has both regions", timeout: .seconds(15)) {
+            let regions = await cluster.node(lagging)!.regions().map(\.region).filter { !$0.peers.isEmpty }
+            return regions.count == 2 && tiles(regions)
+        }
+        let ids = await cluster.schedulerRegions().map(\.id)
+        try await cluster.waitUntil("replicas agree", timeout: .seconds(10)) { await replicasAgree(ids) }
+        let stored = try cluster.node(lagging)!.storedUserKeys()
+        XCTAssertEqual(stored.count, 40, "no stale or duplicated data on the lagging store")
+    }
+
+    /// A follower crashes right after a split and restarts while writes continue: it
+    /// comes back with both regions and the same data.
+    func testSplitWithCrashAndRestart() async throws {
+        cluster = try TestCluster(name: "split-crash")
+        for _ in 0..<3 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) {
+            await cluster.leader()?.1.region.peers.count == 3
+        }
+        for i in 0..<30 { try await cluster.put(key(i), "v\(i)") }
+        let (leaderNode, _) = await cluster.leader()!
+        let victim = cluster.order.first { $0 != leaderNode.storeID }!
+        try await cluster.split(at: key(15))
+        cluster.stop(victim)
+        try await cluster.split(at: key(7))
+        for i in 0..<30 { try await cluster.put(key(i), "w\(i)") }
+        try await cluster.restart(victim)
+        try await cluster.waitUntil("restarted store has every region", timeout: .seconds(15)) {
+            let regions = await cluster.node(victim)!.regions().map(\.region).filter { !$0.peers.isEmpty }
+            return regions.count == 3 && tiles(regions)
+        }
+        let ids = await cluster.schedulerRegions().map(\.id)
+        XCTAssertEqual(ids.count, 3)
+        try await cluster.waitUntil("replicas agree", timeout: .seconds(10)) { await replicasAgree(ids) }
+        let all = try await scanAll()
+        XCTAssertEqual(all.count, 30)
+        XCTAssertTrue(all.values.allSatisfy { $0.hasPrefix("w") })
     }
 }
