@@ -120,6 +120,21 @@ public final class RegionRouter: Sendable {
     /// Forgets `route` after a region error, learning the new leader from a NotLeader hint.
     public func invalidate(_ route: Route, because error: Errorpb.Error) async {
         cache.withLock { routes in routes.removeAll { $0 == route } }
+        // After a split the store lists the regions it has now (like TiKV clients, cache them
+        // at once instead of waiting for the scheduler to hear of the split): their peer on
+        // the same store is the likely leader; a wrong guess costs one NotLeader hint.
+        if let current = error.epochNotMatch?.currentRegions, !current.isEmpty, let storeID = route.leader?.storeId {
+            let fresh = current.compactMap { region -> Route? in
+                guard let peer = region.peers.first(where: { $0.storeId == storeID }) else { return nil }
+                return Route(region: region, leader: peer, address: route.address)
+            }
+            cache.withLock { routes in
+                for route in fresh {
+                    routes.removeAll { $0.region?.id == route.region?.id || overlaps($0, route) }
+                    routes.append(route)
+                }
+            }
+        }
         if let hint = error.notLeader?.leader, let region = route.region, hint.storeId != 0,
            let address = try? await pd.storeAddress(hint.storeId) {
             let updated = Route(region: region, leader: hint, address: address)

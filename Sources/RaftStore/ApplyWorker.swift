@@ -105,7 +105,7 @@ final class ApplyWorker: @unchecked Sendable {
                     let regionID = data.region?.id ?? 0
                     for proposal in delegates[regionID]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.staleCommand())) }
                     do {
-                        try kvEngine.write(SnapshotBuilder.installBatch(data, index: index, term: term, oldRegion: oldRegion), sync: true)
+                        try kvEngine.write(SnapshotBuilder.installBatch(data, index: index, term: term, oldRegion: oldRegion, reader: kvEngine), sync: true)
                         delegates[regionID] = Delegate(
                             region: data.region ?? Metapb.Region(),
                             applyState: RaftServerpb.RaftApplyState(appliedIndex: index, truncatedState: RaftServerpb.RaftTruncatedState(index: index, term: term)))
@@ -119,14 +119,10 @@ final class ApplyWorker: @unchecked Sendable {
                     for proposal in delegates[region.id]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.regionNotFound(region.id))) }
                     delegates[region.id] = nil
                     var destroy = WriteBatch()
-                    if !region.peers.isEmpty {
-                        for cf in ColumnFamily.dataFamilies {
-                            destroy.deleteRange(cf, from: region.startKey, to: region.endKey.isEmpty ? [UInt8](repeating: 0xFF, count: 256) : region.endKey)
-                        }
-                    }
-                    destroy.delete(.raft, Keys.applyStateKey(region.id))
-                    destroy.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .tombstone, region: region).encode())
                     do {
+                        if !region.peers.isEmpty { try RegionData.deleteAll(region, in: kvEngine, into: &destroy) }
+                        destroy.delete(.raft, Keys.applyStateKey(region.id))
+                        destroy.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .tombstone, region: region).encode())
                         try kvEngine.write(destroy, sync: true)
                         done.finish()
                     } catch {
@@ -183,7 +179,7 @@ final class ApplyWorker: @unchecked Sendable {
                 if let admin = command.adminRequest {
                     return applyAdmin(admin, command: command, delegate: &delegate, batch: &batch, result: &result)
                 }
-                return applyData(command, delegate: delegate, batch: &batch)
+                return applyData(command, delegate: delegate, batch: &batch, result: &result)
             }
         } catch {
             logger.error("undecodable raft command skipped", metadata: ["region": "\(delegate.region.id)", "index": "\(entry.index)", "error": "\(error)"])
@@ -191,7 +187,8 @@ final class ApplyWorker: @unchecked Sendable {
         }
     }
 
-    private func applyData(_ command: RaftCmdpb.RaftCmdRequest, delegate: Delegate, batch: inout WriteBatch) -> Errorpb.Error? {
+    private func applyData(_ command: RaftCmdpb.RaftCmdRequest, delegate: Delegate, batch: inout WriteBatch,
+                           result: inout ApplyResult) -> Errorpb.Error? {
         let region = delegate.region
         if let error = RegionErrors.checkEpoch(command.header?.regionEpoch, region: region, admin: false) { return error }
         // Check every key first: a command applies entirely or not at all.
@@ -201,8 +198,8 @@ final class ApplyWorker: @unchecked Sendable {
             case .delete: (request.delete?.cf ?? "", request.delete?.key)
             default: ("", nil)
             }
-            if let key, RegionReader.isBounded(ColumnFamily.named(cf) ?? .default), !RegionRange.contains(region, key) {
-                return RegionRange.keyNotInRegion(key, region)
+            if let key, !RegionData.contains(region, ColumnFamily.named(cf) ?? .default, key) {
+                return RegionRange.keyNotInRegion(RegionData.userKey(ColumnFamily.named(cf) ?? .default, key), region)
             }
         }
         for request in command.requests {
@@ -210,6 +207,7 @@ final class ApplyWorker: @unchecked Sendable {
             case .put:
                 guard let put = request.put else { continue }
                 batch.put(ColumnFamily.named(put.cf) ?? .default, put.key, put.value)
+                result.sizeDiff += UInt64(put.key.count + put.value.count)
             case .delete:
                 guard let delete = request.delete else { continue }
                 batch.delete(ColumnFamily.named(delete.cf) ?? .default, delete.key)
@@ -232,9 +230,52 @@ final class ApplyWorker: @unchecked Sendable {
             delegate.applyState.truncatedState = truncatedState
             result.truncatedState = truncatedState
             return nil
+        case .split:
+            return applySplit(admin.split ?? RaftCmdpb.SplitRequest(), command: command, delegate: &delegate, batch: &batch, result: &result)
         default:
             return Errorpb.Error(message: "unsupported admin command \(admin.cmdType)")
         }
+    }
+
+    /// Splits the region at `split.splitKey`: this region keeps `[start, splitKey)`, a new
+    /// region `[splitKey, end)` gets the requested id and one peer on each store of this
+    /// one; both get `version + 1`. Region states and the new region's initial apply state
+    /// go into the same batch as the data (the data itself stays where it is). If this
+    /// store already knows the new region (initialized from a snapshot, or tombstoned),
+    /// its state is left alone.
+    private func applySplit(_ split: RaftCmdpb.SplitRequest, command: RaftCmdpb.RaftCmdRequest, delegate: inout Delegate,
+                            batch: inout WriteBatch, result: inout ApplyResult) -> Errorpb.Error? {
+        var region = delegate.region
+        if let error = RegionErrors.checkEpoch(command.header?.regionEpoch, region: region, admin: true) { return error }
+        let key = split.splitKey
+        guard !key.isEmpty, key != region.startKey, RegionRange.contains(region, key) else {
+            return RegionRange.keyNotInRegion(key, region)
+        }
+        guard split.newPeerIds.count == region.peers.count, split.newRegionId != 0 else {
+            return Errorpb.Error(message: "split: \(split.newPeerIds.count) new peer ids for \(region.peers.count) peers")
+        }
+        var epoch = region.regionEpoch ?? Metapb.RegionEpoch()
+        epoch.version += 1
+        var newRegion = Metapb.Region(id: split.newRegionId, startKey: key, endKey: region.endKey, regionEpoch: epoch)
+        newRegion.peers = zip(region.peers, split.newPeerIds).map { Metapb.Peer(id: $1, storeId: $0.storeId) }
+        region.endKey = key
+        region.regionEpoch = epoch
+        delegate.region = region
+        result.region = region
+        batch.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .normal, region: region).encode())
+        var created = false
+        let existing = try? kvEngine.get(.raft, Keys.regionStateKey(newRegion.id)).map { try RaftServerpb.RegionLocalState(decoding: $0) }
+        if existing == nil || (existing?.state == .normal && (existing?.region?.peers.isEmpty ?? true)) {
+            batch.put(.raft, Keys.regionStateKey(newRegion.id), RaftServerpb.RegionLocalState(state: .normal, region: newRegion).encode())
+            let initial = RaftServerpb.RaftTruncatedState(index: Keys.raftInitLogIndex, term: Keys.raftInitLogTerm)
+            batch.put(.raft, Keys.applyStateKey(newRegion.id),
+                      RaftServerpb.RaftApplyState(appliedIndex: Keys.raftInitLogIndex, truncatedState: initial).encode())
+            created = true
+        }
+        result.splits.append(SplitResult(derived: region, new: newRegion, created: created))
+        logger.info("applied split", metadata: ["region": "\(region.id)", "new-region": "\(newRegion.id)",
+                                                "split-key": "\(key.map { String(format: "%02x", $0) }.joined())", "version": "\(epoch.version)", "created": "\(created)"])
+        return nil
     }
 
     private func applyConfChange(_ change: Eraftpb.ConfChange, command: RaftCmdpb.RaftCmdRequest, peerID: UInt64,

@@ -36,6 +36,13 @@ final class Peer {
     /// Ticks since the last log GC check / region heartbeat.
     var gcTicks = 0
     var heartbeatTicks = 0
+    var splitCheckTicks = 0
+    /// Bytes written since the last split check (starts high so every region is checked once).
+    var sizeDiffHint: UInt64 = .max / 2
+    /// A split check or split proposal of this peer is under way.
+    var splitInFlight = false
+    /// The region's size as last measured by the split checker.
+    var approximateSize: UInt64 = 0
 
     init(meta: Metapb.Peer, storage: PeerStorage, config: RaftStoreConfig) throws {
         regionID = storage.regionID

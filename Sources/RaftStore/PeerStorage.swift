@@ -212,19 +212,12 @@ enum SnapshotBuilder {
         }
         var data = RaftServerpb.RaftSnapshotData(region: region)
         var files: [RaftServerpb.SnapshotCFFile] = []
-        for cf in ColumnFamily.dataFamilies {
-            let iterator = try view.makeIterator(cf, lowerBound: region.startKey.isEmpty ? nil : region.startKey,
-                                                 upperBound: region.endKey.isEmpty ? nil : region.endKey)
-            iterator.seekToFirst()
-            var count: UInt64 = 0
-            while iterator.isValid {
-                data.data.append(RaftServerpb.KeyValue(key: iterator.key, value: iterator.value))
-                count += 1
-                iterator.next()
-            }
-            try iterator.checkError()
-            files.append(RaftServerpb.SnapshotCFFile(cf: cf.name, size: count))
+        var counts: [ColumnFamily: UInt64] = [:]
+        try RegionData.forEach(region, in: view) { cf, key, value in
+            data.data.append(RaftServerpb.KeyValue(key: key, value: value))
+            counts[cf, default: 0] += 1
         }
+        for cf in ColumnFamily.dataFamilies { files.append(RaftServerpb.SnapshotCFFile(cf: cf.name, size: counts[cf] ?? 0)) }
         data.meta = RaftServerpb.SnapshotMeta(cfFiles: files)
         let metadata = Eraftpb.SnapshotMetadata(confState: Eraftpb.ConfState(nodes: region.peers.map(\.id)),
                                                 index: index, term: snapshotTerm)
@@ -234,17 +227,12 @@ enum SnapshotBuilder {
     /// The kv-engine writes that install `data` at `index`/`term`: clear the old and new
     /// ranges of every data family, write the pairs, the apply state and the region state.
     static func installBatch(_ data: RaftServerpb.RaftSnapshotData, index: UInt64, term: UInt64,
-                             oldRegion: Metapb.Region?) -> WriteBatch {
+                             oldRegion: Metapb.Region?, reader: any KVReader) throws -> WriteBatch {
         var batch = WriteBatch()
         let region = data.region ?? Metapb.Region()
-        var ranges = [(region.startKey, region.endKey)]
+        try RegionData.deleteAll(region, in: reader, into: &batch)
         if let old = oldRegion, !old.peers.isEmpty, (old.startKey, old.endKey) != (region.startKey, region.endKey) {
-            ranges.append((old.startKey, old.endKey))
-        }
-        for cf in ColumnFamily.dataFamilies {
-            for (start, end) in ranges {
-                batch.deleteRange(cf, from: start, to: end.isEmpty ? [UInt8](repeating: 0xFF, count: 256) : end)
-            }
+            try RegionData.deleteAll(old, in: reader, into: &batch)
         }
         var offset = 0
         for file in data.meta?.cfFiles ?? [] {

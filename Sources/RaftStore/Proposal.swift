@@ -26,6 +26,12 @@ enum PollerMessage: Sendable {
     case schedulerCommand(Schedulerpb.RegionHeartbeatResponse)
     /// Runs on the poller thread (inspection by tests and status reports).
     case inspect(@Sendable (RaftPoller) -> Void)
+    /// Split the region at `key` (manual split); the callback hears when it is applied.
+    case split(regionID: UInt64, key: [UInt8], WriteCallback)
+    /// The split checker measured a region (in the background).
+    case splitChecked(regionID: UInt64, version: UInt64, size: UInt64, splitKey: [UInt8]?)
+    /// The scheduler gave ids for a split: propose it.
+    case proposeSplit(regionID: UInt64, epoch: Metapb.RegionEpoch, key: [UInt8], ids: Schedulerpb.AskSplitResponse, WriteCallback)
 }
 
 /// What the apply worker reports back for one region after a round.
@@ -40,6 +46,18 @@ struct ApplyResult: Sendable {
     var truncatedState: RaftServerpb.RaftTruncatedState?
     /// This store's peer was removed from the region: destroy it.
     var removedSelf = false
+    /// Splits applied in this round, in order.
+    var splits: [SplitResult] = []
+    /// Bytes written by data commands (for the split checker).
+    var sizeDiff: UInt64 = 0
+}
+
+/// One applied split: the region's new range and the region split off it.
+struct SplitResult: Sendable {
+    var derived: Metapb.Region
+    var new: Metapb.Region
+    /// Whether the new region's state was written (false: this store already had it).
+    var created: Bool
 }
 
 /// Work for the apply thread.

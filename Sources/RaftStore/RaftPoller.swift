@@ -24,6 +24,10 @@ final class RaftPoller: @unchecked Sendable {
     private let regionHeartbeat: @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void
     /// Approximate data size of a region, for heartbeats.
     private let regionSize: @Sendable (Metapb.Region) -> UInt64
+    /// Asks the scheduler for a new region id and peer ids (a split).
+    private let askSplit: @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse
+    /// Split checks scan regions off the raft thread, one at a time.
+    private let splitCheckQueue = DispatchQueue(label: "raftstore-split-check")
 
     private(set) var peers: [UInt64: Peer] = [:]
     /// Peers to look at for a Ready this round.
@@ -50,7 +54,8 @@ final class RaftPoller: @unchecked Sendable {
     init(storeID: UInt64, config: RaftStoreConfig, raftEngine: any KVEngine, kvEngine: any KVEngine,
          transport: any RaftTransport, logger: Logger,
          regionHeartbeat: @escaping @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void,
-         regionSize: @escaping @Sendable (Metapb.Region) -> UInt64) {
+         regionSize: @escaping @Sendable (Metapb.Region) -> UInt64,
+         askSplit: @escaping @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse) {
         self.storeID = storeID
         self.config = config
         self.raftEngine = raftEngine
@@ -59,6 +64,7 @@ final class RaftPoller: @unchecked Sendable {
         self.logger = logger
         self.regionHeartbeat = regionHeartbeat
         self.regionSize = regionSize
+        self.askSplit = askSplit
         let inbox = self.inbox
         applier = ApplyWorker(kvEngine: kvEngine, storeID: storeID, logger: logger) { results in
             inbox.push(.applied(results))
@@ -144,6 +150,11 @@ final class RaftPoller: @unchecked Sendable {
             peers[regionID]?.raw.reportUnreachable(peerID)
         case .schedulerCommand(let command): onSchedulerCommand(command)
         case .inspect(let body): body(self)
+        case .split(let regionID, let key, let callback): manualSplit(regionID: regionID, key: key, callback)
+        case .splitChecked(let regionID, let version, let size, let splitKey):
+            onSplitChecked(regionID: regionID, version: version, size: size, splitKey: splitKey)
+        case .proposeSplit(let regionID, let epoch, let key, let ids, let callback):
+            proposeSplit(regionID: regionID, epoch: epoch, key: key, ids: ids, callback)
         }
     }
 
@@ -171,6 +182,13 @@ final class RaftPoller: @unchecked Sendable {
             let reply = RaftServerpb.RaftMessage(regionId: peer.regionID, fromPeer: peer.meta, toPeer: from,
                                                  regionEpoch: peer.region.regionEpoch, isTombstone: true)
             transport.send([reply], feedback: feedback)
+            return
+        }
+        if raftMessage.msgType == .msgSnapshot, let data = raftMessage.snapshot?.data,
+           let region = (try? RaftServerpb.RaftSnapshotData(decoding: data))?.region,
+           let overlapped = overlapsLocalRegion(start: region.startKey, end: region.endKey, excluding: region.id) {
+            // A snapshot must not cover another local region (e.g. the parent of a split not applied here yet).
+            logger.info("snapshot overlaps a local region; dropped", metadata: ["region": "\(region.id)", "local": "\(overlapped.id)"])
             return
         }
         if let from = message.fromPeer { peer.peerCache[from.id] = from }
@@ -213,6 +231,12 @@ final class RaftPoller: @unchecked Sendable {
                     return false
                 }
             }
+            if let overlapped = overlapsLocalRegion(start: message.startKey, end: message.endKey, excluding: message.regionId) {
+                // Typically the new region of a split this store has not applied yet: the
+                // peer is created by the split itself (TinyKV/TiKV drop such messages too).
+                logger.debug("message overlaps a local region; dropped", metadata: ["region": "\(message.regionId)", "local": "\(overlapped.id)"])
+                return false
+            }
             let storage = try PeerStorage(region: Metapb.Region(id: message.regionId), raftEngine: raftEngine, kvEngine: kvEngine)
             let peer = try Peer(meta: to, storage: storage, config: config)
             if let from = message.fromPeer { peer.peerCache[from.id] = from }
@@ -245,11 +269,15 @@ final class RaftPoller: @unchecked Sendable {
         case .failure(let error): return callback(error.error)
         case .success(let found): peer = found
         }
-        if let error = RegionErrors.checkEpoch(header.regionEpoch, region: peer.region, admin: false) { return callback(error) }
+        let admin = command.adminRequest != nil
+        if let error = RegionErrors.checkEpoch(header.regionEpoch, region: peer.region, admin: admin) {
+            return callback(epochNotMatch(error, peer))
+        }
         for request in command.requests {
-            let (cf, key) = request.cmdType == .put ? (request.put?.cf, request.put?.key) : (request.delete?.cf, request.delete?.key)
-            if let key, RegionReader.isBounded(ColumnFamily.named(cf ?? "") ?? .default), !RegionRange.contains(peer.region, key) {
-                return callback(RegionRange.keyNotInRegion(key, peer.region))
+            let (cfName, key) = request.cmdType == .put ? (request.put?.cf, request.put?.key) : (request.delete?.cf, request.delete?.key)
+            let cf = ColumnFamily.named(cfName ?? "") ?? .default
+            if let key, !RegionData.contains(peer.region, cf, key) {
+                return callback(RegionRange.keyNotInRegion(RegionData.userKey(cf, key), peer.region))
             }
         }
         var command = command
@@ -270,7 +298,7 @@ final class RaftPoller: @unchecked Sendable {
         case .success(let found): peer = found
         }
         if let error = RegionErrors.checkEpoch(context.regionEpoch, region: peer.region, admin: false) {
-            return callback(.failure(RegionError(error)))
+            return callback(.failure(RegionError(epochNotMatch(error, peer))))
         }
         peer.readsToSend.append(callback)
     }
@@ -319,6 +347,8 @@ final class RaftPoller: @unchecked Sendable {
             if let truncated = result.truncatedState {
                 peer.storage.compact(to: truncated, into: &pendingRaftBatch)
             }
+            peer.sizeDiffHint = peer.sizeDiffHint &+ result.sizeDiff
+            for split in result.splits { onSplit(parent: peer, split) }
             if result.removedSelf {
                 destroy(peer)
                 continue
@@ -382,6 +412,7 @@ final class RaftPoller: @unchecked Sendable {
         tickCount += 1
         let gcTicks = config.ticks(config.logGCTickInterval)
         let heartbeatTicks = config.ticks(config.schedulerHeartbeatTickInterval)
+        let splitCheckTicks = config.ticks(config.splitCheckTickInterval)
         // Reads that Raft dropped (no leader, leadership lost) are failed so clients retry.
         let readTimeout = UInt64(config.electionTicks * 2)
         for peer in peers.values {
@@ -395,6 +426,11 @@ final class RaftPoller: @unchecked Sendable {
             if peer.gcTicks >= gcTicks {
                 peer.gcTicks = 0
                 maybeCompactLog(peer)
+            }
+            peer.splitCheckTicks += 1
+            if peer.splitCheckTicks >= splitCheckTicks {
+                peer.splitCheckTicks = 0
+                maybeCheckSplit(peer)
             }
             peer.heartbeatTicks += 1
             if peer.heartbeatTicks >= heartbeatTicks {
@@ -426,8 +462,140 @@ final class RaftPoller: @unchecked Sendable {
         request.pendingPeers = status.progress.compactMap { id, progress in
             id != peer.meta.id && progress.match < truncatedIndex ? peer.peerCache[id] : nil
         }
-        request.approximateSize = regionSize(peer.region)
+        request.approximateSize = max(regionSize(peer.region), peer.approximateSize)
         regionHeartbeat(request)
+    }
+
+    // MARK: - Split
+
+    /// `error` (an epoch mismatch) with the regions a client needs to re-route: this one and
+    /// the local regions split off it with the same version (TiKV adds the new regions too).
+    private func epochNotMatch(_ error: Errorpb.Error, _ peer: Peer) -> Errorpb.Error {
+        guard var epochError = error.epochNotMatch else { return error }
+        let version = peer.region.regionEpoch?.version ?? 0
+        for other in peers.values where other.regionID != peer.regionID && other.storage.isInitialized
+            && other.region.regionEpoch?.version == version && other.region.startKey == peer.region.endKey && !peer.region.endKey.isEmpty {
+            epochError.currentRegions.append(other.region)
+        }
+        var error = error
+        error.epochNotMatch = epochError
+        return error
+    }
+
+    /// Whether `[start, end)` overlaps an initialized region of this store other than `regionID`.
+    private func overlapsLocalRegion(start: [UInt8], end: [UInt8], excluding regionID: UInt64) -> Metapb.Region? {
+        for other in peers.values where other.regionID != regionID && other.storage.isInitialized {
+            let region = other.region
+            let beforeTheirEnd = region.endKey.isEmpty || start.lexicographicallyPrecedes(region.endKey)
+            let afterTheirStart = end.isEmpty || region.startKey.lexicographicallyPrecedes(end)
+            if beforeTheirEnd && afterTheirStart { return region }
+        }
+        return nil
+    }
+
+    /// After a split was applied: the parent keeps its new range; the new region's peer on
+    /// this store starts (replacing an uninitialized one created by an early message) and,
+    /// if the parent leads, campaigns at once so the new region has a leader immediately.
+    private func onSplit(parent: Peer, _ split: SplitResult) {
+        parent.sizeDiffHint = .max / 2  // check both halves again
+        guard split.created, let meta = split.new.peers.first(where: { $0.storeId == storeID }) else {
+            logger.info("split: new region already known on this store", metadata: ["region": "\(split.new.id)"])
+            return
+        }
+        if let existing = peers[split.new.id] {
+            if existing.storage.isInitialized { return }
+            existing.failPending(RegionErrors.regionNotFound(split.new.id), includingProposals: true)
+            peers[split.new.id] = nil
+        }
+        do {
+            let storage = try PeerStorage(region: split.new, raftEngine: raftEngine, kvEngine: kvEngine)
+            let peer = try Peer(meta: meta, storage: storage, config: config)
+            peer.approximateSize = parent.approximateSize / 2
+            parent.approximateSize /= 2
+            peers[split.new.id] = peer
+            stats.regionCount = peers.count
+            if parent.isLeader { peer.raw.campaign() }
+            dirty.insert(split.new.id)
+        } catch {
+            logger.error("cannot create the peer of a split region", metadata: ["region": "\(split.new.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Starts a background size check of a leader's region if enough was written since the last one.
+    private func maybeCheckSplit(_ peer: Peer) {
+        let threshold = max(1, config.regionSplitSize / 16)
+        guard !peer.splitInFlight, peer.sizeDiffHint >= threshold, peer.storage.isInitialized else { return }
+        peer.splitInFlight = true
+        peer.sizeDiffHint = 0
+        let region = peer.region, engine = kvEngine, inbox = inbox
+        let maxSize = config.regionMaxSize, splitSize = config.regionSplitSize
+        splitCheckQueue.async { [logger] in
+            var size: UInt64 = 0
+            var splitKey: [UInt8]?
+            do {
+                (size, splitKey) = try RegionData.splitCheck(region, in: try engine.snapshot(), maxSize: maxSize, splitSize: splitSize)
+            } catch {
+                logger.warning("split check failed", metadata: ["region": "\(region.id)", "error": "\(error)"])
+            }
+            inbox.push(.splitChecked(regionID: region.id, version: region.regionEpoch?.version ?? 0, size: size, splitKey: splitKey))
+        }
+    }
+
+    private func onSplitChecked(regionID: UInt64, version: UInt64, size: UInt64, splitKey: [UInt8]?) {
+        guard let peer = peers[regionID] else { return }
+        peer.approximateSize = size
+        guard let splitKey, peer.isLeader, peer.region.regionEpoch?.version == version else {
+            peer.splitInFlight = false
+            return
+        }
+        logger.info("region too large; splitting", metadata: ["region": "\(regionID)", "size": "\(size)"])
+        let inbox = inbox
+        startSplit(peer, key: splitKey) { error in
+            if let error { Self.logSplitFailure(regionID, error) }
+            inbox.push(.inspect { poller in poller.peers[regionID]?.splitInFlight = false })
+        }
+    }
+
+    private static func logSplitFailure(_ regionID: UInt64, _ error: Errorpb.Error) {
+        Logger(label: "raftstore").debug("split not done", metadata: ["region": "\(regionID)", "error": "\(error.message)"])
+    }
+
+    /// A split asked for by a client or test: the leader splits at `key`.
+    private func manualSplit(regionID: UInt64, key: [UInt8], _ callback: @escaping WriteCallback) {
+        switch route(regionID: regionID, peer: nil) {
+        case .failure(let error): callback(error.error)
+        case .success(let peer):
+            guard key != peer.region.startKey, RegionRange.contains(peer.region, key) else {
+                return callback(RegionRange.keyNotInRegion(key, peer.region))
+            }
+            startSplit(peer, key: key, callback)
+        }
+    }
+
+    /// Asks the scheduler for ids (off the raft thread), then proposes the split.
+    private func startSplit(_ peer: Peer, key: [UInt8], _ callback: @escaping WriteCallback) {
+        let region = peer.region, ask = askSplit, inbox = inbox
+        Task {
+            do {
+                let ids = try await ask(region)
+                let accepted = inbox.push(.proposeSplit(regionID: region.id, epoch: region.regionEpoch ?? Metapb.RegionEpoch(),
+                                                        key: key, ids: ids, callback))
+                if !accepted { callback(RegionErrors.regionNotFound(region.id)) }
+            } catch {
+                callback(Errorpb.Error(message: "ask split failed: \(error)"))
+            }
+        }
+    }
+
+    private func proposeSplit(regionID: UInt64, epoch: Metapb.RegionEpoch, key: [UInt8], ids: Schedulerpb.AskSplitResponse,
+                              _ callback: @escaping WriteCallback) {
+        guard let peer = peers[regionID] else { return callback(RegionErrors.regionNotFound(regionID)) }
+        var admin = RaftCmdpb.AdminRequest(cmdType: .split)
+        admin.split = RaftCmdpb.SplitRequest(splitKey: key, newRegionId: ids.newRegionId, newPeerIds: ids.newPeerIds)
+        var request = RaftCmdpb.RaftCmdRequest(header: RaftCmdpb.RaftRequestHeader(regionId: regionID, peer: peer.meta, regionEpoch: epoch))
+        request.adminRequest = admin
+        logger.info("proposing split", metadata: ["region": "\(regionID)", "new-region": "\(ids.newRegionId)"])
+        propose(request, callback)
     }
 
     // MARK: - Ready

@@ -70,10 +70,8 @@ public final class RaftStoreNode: Sendable {
         let poller = RaftPoller(
             storeID: storeID, config: config, raftEngine: raftEngine, kvEngine: kvEngine, transport: transport, logger: logger,
             regionHeartbeat: { scheduler.regionHeartbeat($0) },
-            regionSize: { region in
-                (try? kvEngine.approximateSize(.default, from: region.startKey,
-                                               to: region.endKey.isEmpty ? [UInt8](repeating: 0xFF, count: 16) : region.endKey)) ?? 0
-            })
+            regionSize: { region in RegionData.approximateSize(region, engine: kvEngine) },
+            askSplit: { region in try await scheduler.askSplit(region) })
         self.poller = poller
         storage = RaftKVStorage(inbox: poller.inbox)
         handlers = RaftHandlers.make(inbox: poller.inbox)
@@ -88,6 +86,18 @@ public final class RaftStoreNode: Sendable {
     /// Delivers a message received from another store (what the `Raft` handler does).
     public func deliver(_ message: RaftServerpb.RaftMessage) {
         poller.inbox.push(.raftMessage(message))
+    }
+
+    /// Splits region `regionID` (led by this store) at the user key `key`: asks the scheduler for
+    /// ids and proposes `Split`. Returns once the leader applied it; the new region `[key, end)`
+    /// then starts on every store of the region. Throws ``RegionError`` (`not_leader`,
+    /// `key_not_in_region`, `epoch_not_match`, ...).
+    public func splitRegion(_ regionID: UInt64, at key: [UInt8]) async throws {
+        let error = await withCheckedContinuation { (continuation: CheckedContinuation<Errorpb.Error?, Never>) in
+            let accepted = poller.inbox.push(.split(regionID: regionID, key: key) { continuation.resume(returning: $0) })
+            if !accepted { continuation.resume(returning: RegionErrors.regionNotFound(regionID)) }
+        }
+        if let error { throw RegionError(error) }
     }
 
     /// A summary of one region on this store, for tests and status pages.
@@ -115,6 +125,35 @@ public final class RaftStoreNode: Sendable {
             })
             if !accepted { continuation.resume(returning: []) }
         }
+    }
+
+    /// This store's copy of region `regionID` (leader or not), as of now: for tests comparing
+    /// replicas. Nil when the store has no initialized peer of the region.
+    func localReader(_ regionID: UInt64) async -> (any KVReader)? {
+        let region: Metapb.Region? = await withCheckedContinuation { continuation in
+            let accepted = poller.inbox.push(.inspect { poller in
+                let peer = poller.peers[regionID]
+                continuation.resume(returning: peer?.storage.isInitialized == true ? peer?.region : nil)
+            })
+            if !accepted { continuation.resume(returning: nil) }
+        }
+        guard let region, let snapshot = try? kvEngine.snapshot() else { return nil }
+        return RegionReader(inner: snapshot, region: region)
+    }
+
+    /// Every user key stored in the data families of this store's engine, whatever region it belongs to.
+    func storedUserKeys() throws -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        for cf in ColumnFamily.dataFamilies {
+            let iterator = try kvEngine.makeIterator(cf, lowerBound: nil, upperBound: nil)
+            iterator.seekToFirst()
+            while iterator.isValid {
+                keys.append(RegionData.userKey(cf, iterator.key))
+                iterator.next()
+            }
+            try iterator.checkError()
+        }
+        return keys
     }
 
     /// Stops heartbeats and threads, then closes the engines. Waiting requests fail with `region_not_found`.

@@ -183,7 +183,7 @@ final class TestCluster: @unchecked Sendable {
     private var schedulerTask: Task<Void, Never>?
     let logger: Logger
 
-    init(name: String, replicaChecker: Bool = true) throws {
+    init(name: String, replicaChecker: Bool = true, balance: Bool = false) throws {
         directory = NSTemporaryDirectory() + "raftstore-\(name)-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var logger = Logger(label: "raftstore-test")
@@ -191,8 +191,8 @@ final class TestCluster: @unchecked Sendable {
         self.logger = logger
         var schedulerConfig = SchedulerConfig(dataDirectory: directory + "/scheduler")
         schedulerConfig.patrolIntervalMillis = 50
-        schedulerConfig.enableBalanceLeader = false
-        schedulerConfig.enableBalanceRegion = false
+        schedulerConfig.enableBalanceLeader = balance
+        schedulerConfig.enableBalanceRegion = balance
         schedulerConfig.enableReplicaChecker = replicaChecker
         schedulerConfig.maxStoreDownTimeMillis = 1_500
         let server = try SchedulerServer(config: schedulerConfig, logger: logger)
@@ -258,6 +258,48 @@ final class TestCluster: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// The leader of the region holding `key`, as the stores see it.
+    func leader(forKey key: [UInt8]) async -> (RaftStoreNode, RaftStoreNode.RegionStatus)? {
+        var best: (RaftStoreNode, RaftStoreNode.RegionStatus)?
+        for node in nodes {
+            for status in await node.regions() where status.isLeader && !status.region.peers.isEmpty {
+                let region = status.region
+                let inside = !key.lexicographicallyPrecedes(region.startKey) && (region.endKey.isEmpty || key.lexicographicallyPrecedes(region.endKey))
+                // After a split a stale leader may still claim the old, wider range: prefer the newest epoch.
+                if inside, (best?.1.region.regionEpoch?.version ?? 0) <= (region.regionEpoch?.version ?? 0) { best = (node, status) }
+            }
+        }
+        return best
+    }
+
+    /// The scheduler's regions, in key order.
+    func schedulerRegions() async -> [Metapb.Region] {
+        let server = scheduler.server
+        let response = await server.scanRegions(.init(header: .init(clusterId: server.clusterID), startKey: [], limit: 10_000, endKey: []))
+        return response.regions
+    }
+
+    /// Splits the region holding `key` at `key` through its leader, retrying region errors.
+    func split(at key: String, timeout: Duration = .seconds(10)) async throws {
+        let bytes = Array(key.utf8)
+        let deadline = ContinuousClock.now + timeout
+        var lastError: (any Error)?
+        while ContinuousClock.now < deadline {
+            if let (node, status) = await leader(forKey: bytes) {
+                if status.region.startKey == bytes { return }  // already split there
+                do {
+                    try await node.splitRegion(status.region.id, at: bytes)
+                    return
+                } catch {
+                    lastError = error
+                }
+            }
+            try await Task.sleep(for: .milliseconds(30))
+        }
+        XCTFail("split at \(key) did not succeed in time; last error: \(String(describing: lastError))")
+        throw CancellationError()
+    }
+
     /// The current leader's store and region status (first region), if any.
     func leader(regionID: UInt64? = nil) async -> (RaftStoreNode, RaftStoreNode.RegionStatus)? {
         for node in nodes {
@@ -283,23 +325,23 @@ final class TestCluster: @unchecked Sendable {
     func put(_ key: String, _ value: String, timeout: Duration = .seconds(10)) async throws {
         var batch = WriteBatch()
         batch.put(.default, Array(key.utf8), Array(value.utf8))
-        try await withLeader("put \(key)", timeout: timeout) { node, context in try await node.storage.write(context, batch) }
+        try await withLeader("put \(key)", key: Array(key.utf8), timeout: timeout) { node, context in try await node.storage.write(context, batch) }
     }
 
     func get(_ key: String, timeout: Duration = .seconds(10)) async throws -> String? {
         var result: String?
-        try await withLeader("get \(key)", timeout: timeout) { node, context in
+        try await withLeader("get \(key)", key: Array(key.utf8), timeout: timeout) { node, context in
             let reader = try await node.storage.reader(context)
             result = try reader.get(.default, Array(key.utf8)).map { String(decoding: $0, as: UTF8.self) }
         }
         return result
     }
 
-    private func withLeader(_ what: String, timeout: Duration, _ body: (RaftStoreNode, Kvrpcpb.Context) async throws -> Void) async throws {
+    func withLeader(_ what: String, key: [UInt8], timeout: Duration, _ body: (RaftStoreNode, Kvrpcpb.Context) async throws -> Void) async throws {
         let deadline = ContinuousClock.now + timeout
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {
-            if let (node, status) = await leader() {
+            if let (node, status) = await leader(forKey: key) {
                 let peer = status.region.peers.first { $0.id == status.peerID }
                 let context = Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch, peer: peer)
                 do {

@@ -159,7 +159,7 @@ final class PeerStorageTests: XCTestCase {
         stale.put(.default, Array("x".utf8), Array("stale".utf8))
         stale.put(.default, Array("zz".utf8), Array("other region".utf8))
         try other.kv.write(stale, sync: true)
-        try other.kv.write(SnapshotBuilder.installBatch(decoded, index: 8, term: 6, oldRegion: nil), sync: true)
+        try other.kv.write(SnapshotBuilder.installBatch(decoded, index: 8, term: 6, oldRegion: nil, reader: other.kv), sync: true)
         XCTAssertEqual(try other.kv.get(.default, Array("c".utf8)), Array("1".utf8))
         XCTAssertEqual(try other.kv.get(.lock, Array("d".utf8)), Array("2".utf8))
         XCTAssertEqual(try other.kv.get(.write, Array("e".utf8)), Array("3".utf8))
@@ -311,5 +311,74 @@ final class Locked<Value>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return body(&value)
+    }
+}
+
+final class RegionDataTests: XCTestCase {
+    private func versioned(_ key: String, _ ts: UInt64) -> [UInt8] {
+        var stored = RegionData.encode(Array(key.utf8))
+        for shift in stride(from: 56, through: 0, by: -8) { stored.append(UInt8(truncatingIfNeeded: ~ts >> UInt64(shift))) }
+        return stored
+    }
+
+    func testUserKeysOfEachFamily() {
+        XCTAssertEqual(RegionData.decodeVersioned(versioned("", 1)), [])
+        XCTAssertEqual(RegionData.decodeVersioned(versioned("abcdefgh", 1)), Array("abcdefgh".utf8))
+        XCTAssertEqual(RegionData.decodeVersioned(versioned("abcdefghij", 7)), Array("abcdefghij".utf8))
+        XCTAssertNil(RegionData.decodeVersioned(Array("k00005".utf8)))
+        XCTAssertNil(RegionData.decodeVersioned(Array("a raw key of 17 b".utf8)))
+        XCTAssertEqual(RegionData.userKey(.lock, Array("x".utf8)), Array("x".utf8))
+        XCTAssertEqual(RegionData.userKey(.default, versioned("x", 3)), Array("x".utf8))
+        XCTAssertEqual(RegionData.userKey(.default, Array("x".utf8)), Array("x".utf8))
+    }
+
+    /// The split key itself, raw or encoded, belongs to the right-hand region in every family,
+    /// and deleting the left region leaves it alone.
+    func testSplitKeyBelongsToTheRightRegion() throws {
+        let engines = try Engines()
+        defer { engines.close() }
+        let left = Metapb.Region(id: 1, startKey: [], endKey: Array("m".utf8), peers: [Metapb.Peer(id: 1, storeId: 1)])
+        let right = Metapb.Region(id: 2, startKey: Array("m".utf8), endKey: [], peers: [Metapb.Peer(id: 2, storeId: 1)])
+        var batch = WriteBatch()
+        for key in ["a", "l", "m", "m\u{0}", "z"] {
+            batch.put(.default, Array(key.utf8), [1])
+            batch.put(.lock, Array(key.utf8), [1])
+            batch.put(.write, versioned(key, 5), [1])
+            batch.put(.default, versioned(key, 4), [1])
+        }
+        try engines.kv.write(batch, sync: false)
+        var leftKeys: [String] = [], rightKeys: [String] = []
+        try RegionData.forEach(left, in: engines.kv) { cf, key, _ in leftKeys.append("\(cf):\(String(decoding: RegionData.userKey(cf, key), as: UTF8.self))") }
+        try RegionData.forEach(right, in: engines.kv) { cf, key, _ in rightKeys.append("\(cf):\(String(decoding: RegionData.userKey(cf, key), as: UTF8.self))") }
+        XCTAssertEqual(leftKeys.count, 8)
+        XCTAssertEqual(rightKeys.count, 12)
+        XCTAssertTrue(leftKeys.allSatisfy { $0.hasSuffix(":a") || $0.hasSuffix(":l") })
+        var delete = WriteBatch()
+        try RegionData.deleteAll(left, in: engines.kv, into: &delete)
+        try engines.kv.write(delete, sync: false)
+        var remaining = 0
+        try RegionData.forEach(right, in: engines.kv) { _, _, _ in remaining += 1 }
+        XCTAssertEqual(remaining, 12)
+        var gone = 0
+        try RegionData.forEach(left, in: engines.kv) { _, _, _ in gone += 1 }
+        XCTAssertEqual(gone, 0)
+    }
+
+    func testSplitCheckKeepsVersionsTogether() throws {
+        let engines = try Engines()
+        defer { engines.close() }
+        let region = Metapb.Region(id: 1, peers: [Metapb.Peer(id: 1, storeId: 1)])
+        var batch = WriteBatch()
+        for i in 0..<100 {
+            for ts in 1...5 { batch.put(.write, versioned(String(format: "key%03d", i), UInt64(ts)), [UInt8](repeating: 0, count: 10)) }
+        }
+        try engines.kv.write(batch, sync: false)
+        let (size, key) = try RegionData.splitCheck(region, in: engines.kv, maxSize: 4000, splitSize: 2000)
+        XCTAssertGreaterThan(size, 4000)
+        let splitKey = try XCTUnwrap(key)
+        XCTAssertTrue(String(decoding: splitKey, as: UTF8.self).hasPrefix("key"), "a user key, not an encoded one")
+        XCTAssertEqual(splitKey.count, 6)
+        let (_, none) = try RegionData.splitCheck(region, in: engines.kv, maxSize: 1 << 20, splitSize: 1 << 19)
+        XCTAssertNil(none)
     }
 }
