@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "SchedulerClient", dependencies: ["TinyKVProto", "Transport", log]),
 
         // The raft store: replicated regions over the Raft module, two RocksDB engines.
-        .target(name: "RaftStore", dependencies: ["Raft", "Storage", "TinyKVProto", "Transport", "SchedulerClient", log]),
+        .target(name: "RaftStore", dependencies: ["Raft", "Storage", "TinyKVProto", "Transport", "SchedulerClient", log, coreMetrics]),
 
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),

@@ -60,7 +60,11 @@ final class ApplyWorker: @unchecked Sendable {
             var answers: [(WriteCallback, Errorpb.Error?)] = []
             func flush() {
                 do {
-                    if !batch.isEmpty { try kvEngine.write(batch, sync: false) }
+                    if !batch.isEmpty {
+                        let started = ContinuousClock.now
+                        try kvEngine.write(batch, sync: false)
+                        RaftStoreMetrics.applyLatency.record(since: started)
+                    }
                 } catch {
                     // A failed kv write cannot be retried safely out of order: stop serving.
                     fatalError("raftstore: kv engine write failed: \(error)")
@@ -88,6 +92,7 @@ final class ApplyWorker: @unchecked Sendable {
                         let error = apply(entry, peerID: peerID, delegate: &delegate, batch: &batch, result: &result)
                         answer(entry, error: error, delegate: &delegate, answers: &answers)
                         delegate.applyState.appliedIndex = entry.index
+                        RaftStoreMetrics.appliedEntries.increment()
                         if result.removedSelf { removed = true; break }
                     }
                     result.appliedIndex = delegate.applyState.appliedIndex

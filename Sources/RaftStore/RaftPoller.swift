@@ -288,6 +288,7 @@ final class RaftPoller: @unchecked Sendable {
             return callback(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer))
         }
         peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, callback: callback))
+        RaftStoreMetrics.proposals.increment()
         dirty.insert(peer.regionID)
     }
 
@@ -310,6 +311,7 @@ final class RaftPoller: @unchecked Sendable {
             var context: [UInt8] = []
             Keys.appendBigEndian(readSequence, to: &context)
             peer.raw.readIndex(context: context)
+            RaftStoreMetrics.readIndexRequests.increment()
             peer.pendingReads.append(PendingRead(context: context, callbacks: peer.readsToSend, index: nil, tick: tickCount))
             peer.readsToSend = []
             dirty.insert(peer.regionID)
@@ -613,6 +615,7 @@ final class RaftPoller: @unchecked Sendable {
                 sync = true
             }
             peer.storage.append(ready.entries, into: &batch)
+            if !ready.entries.isEmpty { RaftStoreMetrics.appendedEntries.increment(by: ready.entries.count) }
             if let hardState = ready.hardState { peer.storage.setHardState(hardState, into: &batch) }
             sync = sync || ready.mustSync
             readies.append((peer, ready))
@@ -632,7 +635,9 @@ final class RaftPoller: @unchecked Sendable {
         }
         if !batch.isEmpty {
             do {
+                let started = ContinuousClock.now
                 try raftEngine.write(batch, sync: sync)
+                RaftStoreMetrics.appendLatency.record(since: started)
             } catch {
                 // Nothing sent or acknowledged depends on this write yet, but Raft's state
                 // now runs ahead of the disk: the only safe reaction is to stop.
@@ -676,6 +681,7 @@ final class RaftPoller: @unchecked Sendable {
 
     private func onSoftStateChange(_ peer: Peer, _ soft: SoftState) {
         if soft.role == .leader {
+            RaftStoreMetrics.becameLeader.increment()
             logger.info("became leader", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)", "term": "\(peer.raw.term)"])
             peer.heartbeatTicks = 0
             sendRegionHeartbeat(peer)
@@ -700,6 +706,7 @@ final class RaftPoller: @unchecked Sendable {
             peer.storage.installSnapshot(index: metadata.index, term: metadata.term, region: region, into: &batch)
             peer.appliedIndex = metadata.index
             peer.refreshPeerCache()
+            RaftStoreMetrics.snapshotsApplied.increment()
             logger.info("applied snapshot", metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "pairs": "\(data.data.count)"])
         } catch {
             fatalError("raftstore: cannot install snapshot for region \(peer.regionID): \(error)")

@@ -43,6 +43,8 @@ public final class StoreServer: Sendable {
     /// through the scheduler at `config.schedulerAddress` (bootstrapping it if first), recovers
     /// its regions, and serves the raw and transactional APIs through Raft.
     public static func start(config: StoreConfig, logger: Logger) async throws -> StoreServer {
+        // Metrics created from here on must land in the registry the status port renders.
+        if !config.statusAddress.isEmpty { _ = ServerMetrics.registry }
         guard config.raft else { return try StoreServer(config: config, logger: logger) }
         let node = try await RaftStoreNode.start(config: config.raftStoreConfig, dataPath: config.dataPath,
                                                  storeAddress: config.storeAddress, schedulerAddress: config.schedulerAddress,
