@@ -52,6 +52,8 @@ public struct BenchCommand: AsyncParsableCommand {
     var prefill = false
     @Flag(help: "Print the result as JSON.")
     var json = false
+    @Flag(inversion: .prefixedNo, help: "Show a progress bar on standard error (when it is a terminal).")
+    var progress = true
 
     public func validate() throws {
         guard concurrency > 0, duration > 0, keys > 0, valueSize >= 0 else {
@@ -86,7 +88,7 @@ public struct BenchCommand: AsyncParsableCommand {
         }
         let (recorder, seconds) = await BenchRunner.run(
             concurrency: concurrency, warmup: .milliseconds(Int(warmup * 1000)), duration: .milliseconds(Int(duration * 1000)),
-            operation: operation)
+            progress: progress, operation: operation)
         let report = BenchReport(workload: workload.rawValue, concurrency: concurrency, seconds: seconds, itemsPerOperation: items, recorder: recorder)
         print(json ? report.json : report.line)
     }
