@@ -133,7 +133,8 @@ final class ScenarioClient: @unchecked Sendable {
         return nil
     }
 
-    private func context(on node: RaftStoreNode) async -> Kvrpcpb.Context? {
+    /// The request context for `node`'s own view of the (only) region.
+    func context(on node: RaftStoreNode) async -> Kvrpcpb.Context? {
         guard let status = await node.regions().first, !status.region.peers.isEmpty else { return nil }
         let peer = status.region.peers.first { $0.id == status.peerID }
         return Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch, peer: peer)

@@ -115,6 +115,92 @@ final class ScenarioTests: XCTestCase {
         try await run(Scenario(name: "snapshot-all", clients: 5, unreliable: true, partitions: true, crash: true, logGCCountLimit: 20), seed: 22)
     }
 
+    /// TinyKV's TestOnePartition2B: with the leader on the majority side, the partition
+    /// changes nothing; with the leader on the minority side, the old leader acknowledges
+    /// neither writes nor reads, the majority elects a leader and serves, and after the heal
+    /// the old leader's write is answered with an error and never shows.
+    func testOnePartition() async throws {
+        for seed in ScenarioRuns.seeds(default: 23) {
+            let started = ContinuousClock.now
+            do {
+                try await onePartition(seed: seed)
+            } catch {
+                XCTFail("one-partition seed=\(seed): \(error)")
+            }
+            cluster?.shutdown()
+            cluster = nil
+            print("scenario one-partition seed=\(seed) took \(ContinuousClock.now - started)")
+        }
+    }
+
+    private func onePartition(seed: UInt64) async throws {
+        let name = "one-partition seed=\(seed)"
+        let cluster = try await startCluster(Scenario(name: "one-partition"))
+        self.cluster = cluster
+        var random = SeededRandom(seed: seed)
+        let history = History(), inFlight = InFlight()
+        let client = ScenarioClient(id: 0, cluster: cluster, history: history, inFlight: inFlight)
+        let soon: () -> ContinuousClock.Instant = { .now + .seconds(15) }
+        let electionTimeout = cluster.config.baseTickInterval * cluster.config.electionTicks
+        var ok = await client.mustPut("k1", "v1", deadline: soon())
+        XCTAssertTrue(ok, "\(name): first put")
+
+        // Leader in the majority: nothing changes for clients; the minority can't serve reads.
+        guard let (leader, _) = await cluster.leader() else { return XCTFail("\(name): no leader") }
+        var others = cluster.order.filter { $0 != leader.storeID }
+        others.shuffle(using: &random)
+        cluster.network.partition([[leader.storeID, others[0], others[1]], [others[2], others[3]]])
+        ok = await client.mustPut("k1", "v2", deadline: soon())
+        XCTAssertTrue(ok, "\(name): put with the leader in the majority")
+        let read = await client.mustGet("k1", deadline: soon())
+        XCTAssertEqual(read, .some("v2"), "\(name): read with the leader in the majority")
+        for id in [others[2], others[3]] {
+            let node = cluster.node(id)!
+            if case .success(let value) = await client.attemptGet("k1", on: await client.context(on: node).map { (node, $0) }) {
+                XCTFail("\(name): minority store \(id) served a read (\(value ?? "nil"))")
+            }
+        }
+
+        // Leader in the minority: its write and read are not acknowledged.
+        cluster.network.partition([[leader.storeID, others[2]], [others[0], others[1], others[3]]])
+        guard let context = await client.context(on: leader) else { return XCTFail("\(name): leader has no region") }
+        var stale = WriteBatch()
+        stale.put(.default, Array("k1".utf8), Array("stale".utf8))
+        let staleBatch = stale
+        history.record(KVOperation(client: 99, input: .put(key: "k1", value: "stale"), output: nil, call: HistoryClock.now(), returned: 0))
+        let staleWrite = Task { () -> Errorpb.Error? in
+            do { try await leader.storage.write(context, staleBatch); return nil } catch let error as RegionError { return error.error } catch { return Errorpb.Error(message: "\(error)") }
+        }
+        if case .success(let value) = await client.attemptGet("k1", on: (leader, context), timeout: electionTimeout * 4) {
+            XCTFail("\(name): the old leader in the minority served a read (\(value ?? "nil"))")
+        }
+        // The majority elects a leader of its own and serves.
+        let majority = Set([others[0], others[1], others[3]])
+        try await cluster.waitUntil("a leader in the majority") {
+            for id in majority { if await cluster.node(id)?.regions().first?.isLeader == true { return true } }
+            return false
+        }
+        ok = await client.mustPut("k1", "v3", deadline: soon())
+        XCTAssertTrue(ok, "\(name): put with the leader in the minority")
+        let majorityRead = await client.mustGet("k1", deadline: soon())
+        XCTAssertEqual(majorityRead, .some("v3"), "\(name): read on the majority side")
+        let answeredEarly = await waitAtMost(.milliseconds(10), inFlight: inFlight) { await staleWrite.value }
+        if case .success(nil)? = answeredEarly { XCTFail("\(name): the old leader acknowledged a write in the minority") }
+
+        // Heal: the old leader's entry is overwritten; its write is answered with an error.
+        cluster.network.heal()
+        switch await waitAtMost(.seconds(10), inFlight: inFlight, { await staleWrite.value }) {
+        case .success(nil)?: XCTFail("\(name): the old leader's write was acknowledged after the heal")
+        case .success(let error?)?: XCTAssertTrue(error.staleCommand != nil || error.notLeader != nil, "\(name): stale write answered with \(error)")
+        case nil: XCTFail("\(name): the old leader's write was never answered")
+        case .failure: break
+        }
+        let final = await client.mustGet("k1", deadline: soon())
+        XCTAssertEqual(final, .some("v3"), "\(name): after the heal")
+        let result = LinearizabilityChecker(model: KVModel()).check(history.all)
+        if case .linearizable = result {} else { XCTFail("\(name): history not linearizable: \(result)") }
+    }
+
     // MARK: - Runner
 
     private func run(_ base: Scenario, seed: UInt64) async throws {
@@ -133,11 +219,30 @@ final class ScenarioTests: XCTestCase {
         }
     }
 
-    /// Appends of one client to its own key: the value is everything acknowledged so far.
+    /// Appends of one client to its own keys: the value of the current key is everything
+    /// acknowledged since it was started; a new key starts every `segmentLength` appends.
     private struct AppendState {
-        var key: String
+        static let segmentLength = 64
+        var client: Int
         var last = ""
         var next = 0
+        /// Keys filled earlier and their final values.
+        var finished: [(key: String, value: String)] = []
+
+        var key: String { "append-\(client)-\(next / Self.segmentLength)" }
+
+        mutating func appended(_ value: String) {
+            next += 1
+            if next % Self.segmentLength == 0 {
+                finished.append((key(for: next - 1), value))
+                last = ""
+            } else {
+                last = value
+            }
+        }
+
+        private func key(for index: Int) -> String { "append-\(client)-\(index / Self.segmentLength)" }
+        var expected: [(key: String, value: String)] { finished + [(key, last)] }
     }
 
     private func runOnce(_ scenario: Scenario) async throws {
@@ -148,8 +253,9 @@ final class ScenarioTests: XCTestCase {
         let inFlight = InFlight()
         var random = SeededRandom(seed: scenario.seed)
         let clients = (0..<scenario.clients).map { ScenarioClient(id: $0, cluster: cluster, history: history, inFlight: inFlight) }
-        var appends = (0..<scenario.clients).map { AppendState(key: "append-\($0)") }
+        var appends = (0..<scenario.clients).map { AppendState(client: $0) }
         let failures = Failures()
+        var snapshotsForced = 0
 
         for round in 0..<scenario.rounds {
             if scenario.unreliable { cluster.network.state.withLock { $0.dropRate = 0.1 } }
@@ -184,6 +290,11 @@ final class ScenarioTests: XCTestCase {
             cluster.network.state.withLock { $0.dropRate = 0 }
 
             if let isolated, scenario.logGCCountLimit != nil {
+                // Is the leader's log compacted past the isolated store's (catching up needs a snapshot)?
+                if let (_, leader) = await cluster.leader(), let behind = await cluster.node(isolated)?.regions().first,
+                   leader.firstIndex > behind.lastIndex + 1 {
+                    snapshotsForced += 1
+                }
                 // The isolated store fell behind; it catches up after the heal (by snapshot when the log was compacted past it).
                 try await waitCaughtUp(cluster, store: isolated)
             }
@@ -196,13 +307,15 @@ final class ScenarioTests: XCTestCase {
             }
             // Each client's key holds exactly its acknowledged appends, in order.
             let checker = ScenarioClient(id: 1000 + round, cluster: cluster, history: history, inFlight: inFlight)
-            for state in appends {
-                guard let value = await checker.mustGet(state.key, deadline: .now + .seconds(20)) else {
-                    failures.add("round \(round): cannot read \(state.key) (cluster stuck?)")
-                    break
-                }
-                if (value ?? "") != state.last {
-                    failures.add("round \(round): \(state.key) = \(value ?? "nil"), want \(state.last)")
+            check: for state in appends {
+                for (key, expected) in state.expected {
+                    guard let value = await checker.mustGet(key, deadline: .now + .seconds(20)) else {
+                        failures.add("round \(round): cannot read \(key) (cluster stuck?)")
+                        break check
+                    }
+                    if (value ?? "") != expected {
+                        failures.add("round \(round): \(key) = \(value ?? "nil"), want \(expected)")
+                    }
                 }
             }
             if let limit = scenario.logGCCountLimit { try await checkLogSize(cluster, limit: limit, round: round, failures: failures) }
@@ -210,10 +323,13 @@ final class ScenarioTests: XCTestCase {
         }
 
         let operations = history.all
-        let writes = clients.reduce(0) { $0 + $1.attempts }
-        print("scenario \(scenario.name) seed=\(scenario.seed): \(operations.count) operations (\(history.unknownCount) unknown), \(writes) attempts, appends \(appends.map(\.next))")
+        let attempts = clients.reduce(0) { $0 + $1.attempts }
+        print("scenario \(scenario.name) seed=\(scenario.seed): \(operations.count) operations (\(history.unknownCount) unknown), \(attempts) attempts, appends \(appends.map(\.next)), snapshots forced \(snapshotsForced)")
         for failure in failures.all { XCTFail("\(scenario): \(failure)") }
         XCTAssertGreaterThan(appends.reduce(0) { $0 + $1.next }, 0, "\(scenario): no append acknowledged")
+        if scenario.isolateOne && scenario.logGCCountLimit != nil {
+            XCTAssertGreaterThan(snapshotsForced, 0, "\(scenario): no round compacted the log past the isolated store")
+        }
         switch LinearizabilityChecker(model: KVModel()).check(operations) {
         case .linearizable: break
         case .violation(let partition):
@@ -241,8 +357,7 @@ final class ScenarioTests: XCTestCase {
                     failures.add("client \(client.id): append \(state.next) not acknowledged in 20s (cluster stuck?)")
                     return state
                 }
-                state.last = value
-                state.next += 1
+                state.appended(value)
             } else if dice < 60 {
                 if case .success(let value) = await client.attemptGet(state.key), (value ?? "") != state.last {
                     failures.add("client \(client.id): read \(state.key) = \(value ?? "nil"), want \(state.last)")
