@@ -298,8 +298,10 @@ final class ScenarioTests: XCTestCase {
                 // The isolated store fell behind; it catches up after the heal (by snapshot when the log was compacted past it).
                 try await waitCaughtUp(cluster, store: isolated)
             }
+            debug("round \(round) clients done")
             if scenario.crash {
                 try await drain(inFlight)
+                debug("round \(round) drained")
                 var order = cluster.order
                 order.shuffle(using: &random)
                 for id in order { cluster.stop(id) }
@@ -318,6 +320,7 @@ final class ScenarioTests: XCTestCase {
                     }
                 }
             }
+            debug("round \(round) checked appends")
             if let limit = scenario.logGCCountLimit { try await checkLogSize(cluster, limit: limit, round: round, failures: failures) }
             if !failures.isEmpty { break }
         }
@@ -394,6 +397,7 @@ final class ScenarioTests: XCTestCase {
     private func drain(_ inFlight: InFlight) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while inFlight.value > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        if inFlight.value > 0 { print("warning: \(inFlight.value) requests still unanswered 10s after their client gave up") }
     }
 
     private func waitCaughtUp(_ cluster: TestCluster, store: UInt64) async throws {
@@ -430,6 +434,10 @@ func runPartitioner(_ cluster: TestCluster, seed: UInt64, done: Flag) async {
         cluster.network.partition(groups)
         try? await Task.sleep(for: electionTimeout + .milliseconds(Int(random.next() % 200)))
     }
+}
+
+func debug(_ message: @autoclosure () -> String) {
+    if ProcessInfo.processInfo.environment["SCENARIO_DEBUG"] != nil { print("[\(HistoryClock.now() / 1_000_000)ms] \(message())") }
 }
 
 /// A flag set once, read from other tasks.
