@@ -301,6 +301,9 @@ final class ScenarioTests: XCTestCase {
             debug("round \(round) clients done")
             if scenario.crash {
                 try await drain(inFlight)
+                if inFlight.value > 0 {
+                    failures.add("round \(round): \(inFlight.value) requests still unanswered 10s after their client gave up")
+                }
                 debug("round \(round) drained")
                 var order = cluster.order
                 order.shuffle(using: &random)
@@ -394,10 +397,11 @@ final class ScenarioTests: XCTestCase {
     }
 
     /// Waits until requests abandoned by clients finished inside the stores.
+    /// A request that stays unanswered that long is stuck in the store (a proposal nobody will answer).
     private func drain(_ inFlight: InFlight) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while inFlight.value > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        if inFlight.value > 0 { print("warning: \(inFlight.value) requests still unanswered 10s after their client gave up") }
+
     }
 
     private func waitCaughtUp(_ cluster: TestCluster, store: UInt64) async throws {
