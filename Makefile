@@ -23,7 +23,7 @@ C_OUT := Sources/CTinyKVProto
 SWIFT_OUT := Sources/TinyKVProto/Generated
 SWIFT_TEST_OUT := Tests/TinyKVProtoTests/Generated
 
-.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e run clean bench
+.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e test-long run clean bench
 
 all: build
 
@@ -76,6 +76,12 @@ test: deps check-proto test-swift test-e2e
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
+
+## test-long: the raft store scenarios with more seeds and longer rounds (RAFTSTORE_SEEDS=N seeds each;
+## RAFTSTORE_SEED=N reruns one seed)
+test-long: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	RAFTSTORE_LONG=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter RaftStoreTests.ScenarioTests
 
 test-e2e: deps build
 	$(PY) -m pytest -q tests_e2e

@@ -661,6 +661,7 @@ final class RaftPoller: @unchecked Sendable {
                                           entries: ready.committedEntries, proposals: covered))
             }
             peer.raw.advance(ready)
+            answerDroppedProposals(peer)
             serveReads(peer)
             if peer.raw.hasReady() { dirty.insert(peer.regionID) }
         }
@@ -676,6 +677,20 @@ final class RaftPoller: @unchecked Sendable {
                 peer.raw.reportUnreachable(message.to)
                 if message.msgType == .msgSnapshot { peer.raw.reportSnapshot(message.to, success: false) }
             }
+        }
+    }
+
+    /// A former leader's proposals whose entries left its log (overwritten by a newer leader's
+    /// entries or replaced by a snapshot) would be answered only once the region's log reaches
+    /// their indexes again, which may never happen on an idle region: answer them now, as
+    /// stale (the client retries; like the snapshot case, the outcome is not certain).
+    private func answerDroppedProposals(_ peer: Peer) {
+        guard !peer.isLeader, !peer.proposals.isEmpty else { return }
+        let first = (try? peer.storage.firstIndex()) ?? 0
+        peer.proposals.removeAll { proposal in
+            if proposal.index >= first, let term = try? peer.storage.term(proposal.index), term == proposal.term { return false }
+            proposal.callback(RegionErrors.staleCommand())
+            return true
         }
     }
 
