@@ -15,30 +15,16 @@ public struct RawKVClient: Sendable {
     private var api: Tinykvpb.TinyKv.Type { Tinykvpb.TinyKv.self }
 
     public func get(_ key: [UInt8], cf: String = "default") async throws -> [UInt8]? {
-        try await router.withRoute(key: key) { route in
-            let r = try await router.channel(to: route.address).call(
-                api.rawGet, Kvrpcpb.RawGetRequest(context: route.context, key: key, cf: cf), timeout: timeout)
-            if r.regionError == nil, !r.error.isEmpty { throw KVClientError.server(r.error) }
-            return (r.notFound ? nil : r.value, r.regionError)
-        }
+        let r = try await router.send(api.rawGet, Kvrpcpb.RawGetRequest(key: key, cf: cf), key: key, timeout: timeout)
+        return r.notFound ? nil : r.value
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8], cf: String = "default") async throws {
-        try await router.withRoute(key: key) { route in
-            let r = try await router.channel(to: route.address).call(
-                api.rawPut, Kvrpcpb.RawPutRequest(context: route.context, key: key, value: value, cf: cf), timeout: timeout)
-            if r.regionError == nil, !r.error.isEmpty { throw KVClientError.server(r.error) }
-            return ((), r.regionError)
-        }
+        _ = try await router.send(api.rawPut, Kvrpcpb.RawPutRequest(key: key, value: value, cf: cf), key: key, timeout: timeout)
     }
 
     public func delete(_ key: [UInt8], cf: String = "default") async throws {
-        try await router.withRoute(key: key) { route in
-            let r = try await router.channel(to: route.address).call(
-                api.rawDelete, Kvrpcpb.RawDeleteRequest(context: route.context, key: key, cf: cf), timeout: timeout)
-            if r.regionError == nil, !r.error.isEmpty { throw KVClientError.server(r.error) }
-            return ((), r.regionError)
-        }
+        _ = try await router.send(api.rawDelete, Kvrpcpb.RawDeleteRequest(key: key, cf: cf), key: key, timeout: timeout)
     }
 
     /// Up to `limit` pairs from `start` (inclusive) to `end` (exclusive; empty: no bound), across regions.
@@ -46,12 +32,10 @@ public struct RawKVClient: Sendable {
         var out: [(key: [UInt8], value: [UInt8])] = []
         var next = start
         while out.count < limit {
+            let request = Kvrpcpb.RawScanRequest(startKey: next, limit: UInt32(limit - out.count), cf: cf)
             let (pairs, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next) { route in
-                let r = try await router.channel(to: route.address).call(
-                    api.rawScan, Kvrpcpb.RawScanRequest(context: route.context, startKey: next, limit: UInt32(limit - out.count), cf: cf),
-                    timeout: timeout)
-                if r.regionError == nil, !r.error.isEmpty { throw KVClientError.server(r.error) }
-                return ((r.kvs, route.endKey), r.regionError)
+                let (r, regionError) = try await router.send(api.rawScan, request, to: route, timeout: timeout)
+                return ((r.kvs, route.endKey), regionError)
             }
             for pair in pairs where out.count < limit {
                 if !regionEnd.isEmpty, !pair.key.lexicographicallyPrecedes(regionEnd) { break }
@@ -88,25 +72,19 @@ public struct RoutedTxnKVClient: TxnKVClient {
     private var api: Tinykvpb.TinyKv.Type { Tinykvpb.TinyKv.self }
 
     public func get(_ request: Kvrpcpb.GetRequest) async throws -> Kvrpcpb.GetResponse {
-        try await router.withRoute(key: request.key) { route in
-            var request = request
-            request.context = route.context
-            let r = try await router.channel(to: route.address).call(api.kvGet, request, timeout: timeout)
-            return (r, r.regionError)
-        }
+        try await router.send(api.kvGet, request, key: request.key, timeout: timeout)
     }
 
     public func scan(_ request: Kvrpcpb.ScanRequest) async throws -> Kvrpcpb.ScanResponse {
         var pairs: [Kvrpcpb.KvPair] = []
         var next = request.startKey
         while pairs.count < Int(request.limit) {
+            var part = request
+            part.startKey = next
+            part.limit = request.limit - UInt32(pairs.count)
             let (got, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next) { route in
-                var part = request
-                part.context = route.context
-                part.startKey = next
-                part.limit = request.limit - UInt32(pairs.count)
-                let r = try await router.channel(to: route.address).call(api.kvScan, part, timeout: timeout)
-                return ((r.pairs, route.endKey), r.regionError)
+                let (r, regionError) = try await router.send(api.kvScan, part, to: route, timeout: timeout)
+                return ((r.pairs, route.endKey), regionError)
             }
             for pair in got where pairs.count < Int(request.limit) {
                 if !regionEnd.isEmpty, !pair.key.lexicographicallyPrecedes(regionEnd) { break }
@@ -122,10 +100,8 @@ public struct RoutedTxnKVClient: TxnKVClient {
         let byKey = Dictionary(request.mutations.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
         let parts = try await router.forEachGroup(keys: request.mutations.map(\.key)) { route, keys in
             var part = request
-            part.context = route.context
             part.mutations = keys.compactMap { byKey[$0] }
-            let r = try await router.channel(to: route.address).call(api.kvPrewrite, part, timeout: timeout)
-            return (r, r.regionError)
+            return try await router.send(api.kvPrewrite, part, to: route, timeout: timeout)
         }
         return Kvrpcpb.PrewriteResponse(errors: parts.flatMap(\.errors))
     }
@@ -133,30 +109,21 @@ public struct RoutedTxnKVClient: TxnKVClient {
     public func commit(_ request: Kvrpcpb.CommitRequest) async throws -> Kvrpcpb.CommitResponse {
         let parts = try await router.forEachGroup(keys: request.keys) { route, keys in
             var part = request
-            part.context = route.context
             part.keys = keys
-            let r = try await router.channel(to: route.address).call(api.kvCommit, part, timeout: timeout)
-            return (r, r.regionError)
+            return try await router.send(api.kvCommit, part, to: route, timeout: timeout)
         }
         return Kvrpcpb.CommitResponse(error: parts.compactMap(\.error).first)
     }
 
     public func checkTxnStatus(_ request: Kvrpcpb.CheckTxnStatusRequest) async throws -> Kvrpcpb.CheckTxnStatusResponse {
-        try await router.withRoute(key: request.primaryKey) { route in
-            var request = request
-            request.context = route.context
-            let r = try await router.channel(to: route.address).call(api.kvCheckTxnStatus, request, timeout: timeout)
-            return (r, r.regionError)
-        }
+        try await router.send(api.kvCheckTxnStatus, request, key: request.primaryKey, timeout: timeout)
     }
 
     public func batchRollback(_ request: Kvrpcpb.BatchRollbackRequest) async throws -> Kvrpcpb.BatchRollbackResponse {
         let parts = try await router.forEachGroup(keys: request.keys) { route, keys in
             var part = request
-            part.context = route.context
             part.keys = keys
-            let r = try await router.channel(to: route.address).call(api.kvBatchRollback, part, timeout: timeout)
-            return (r, r.regionError)
+            return try await router.send(api.kvBatchRollback, part, to: route, timeout: timeout)
         }
         return Kvrpcpb.BatchRollbackResponse(error: parts.compactMap(\.error).first)
     }
@@ -164,10 +131,8 @@ public struct RoutedTxnKVClient: TxnKVClient {
     public func resolveLock(_ request: Kvrpcpb.ResolveLockRequest) async throws -> Kvrpcpb.ResolveLockResponse {
         var error: Kvrpcpb.KeyError?
         for route in try await router.routes() {
-            var part = request
-            part.context = route.context
-            let r = try await router.channel(to: route.address).call(api.kvResolveLock, part, timeout: timeout)
-            if let regionError = r.regionError { throw KVClientError.regionUnavailable(RegionRouter.describe(regionError)) }
+            let (r, regionError) = try await router.send(api.kvResolveLock, request, to: route, timeout: timeout)
+            if let regionError { throw KVClientError.regionUnavailable(RegionRouter.describe(regionError)) }
             if error == nil { error = r.error }
         }
         return Kvrpcpb.ResolveLockResponse(error: error)
