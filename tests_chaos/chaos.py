@@ -105,6 +105,60 @@ def outer(args):
     return 1 if summary["violations"] else 0
 
 
+def check(bin_dir, entries, path):
+    with open(path, "w") as f:
+        for e in entries:
+            f.write(json.dumps(e) + "\n")
+    r = subprocess.run([str(pathlib.Path(bin_dir) / "tinykv-ctl"), "check-history", str(path)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+    return r.returncode, r.stdout
+
+
+def minimal_history(bin_dir, history, checker_output, rundir):
+    """The shortest prefix in time of the offending key's operations that is still not
+    linearizable. The prefix at time T keeps the operations called before T; those still running
+    at T become `unknown` (puts) or are left out (reads). Every operation called after T is
+    linearized after T, so a violation of the prefix is a violation of the whole history."""
+    import re
+    m = re.search(r"key (\S+),", checker_output)
+    if not m:
+        return checker_output
+    key = m.group(1)
+    ops = sorted((e for e in history if e["key"] == key), key=lambda e: e["call"])
+    cuts = sorted(e["return"] for e in ops if "return" in e)
+
+    def prefix(t):
+        out = []
+        for e in ops:
+            if e["call"] >= t:
+                break
+            if e.get("return", 1 << 62) > t:
+                if e["op"] == "get":
+                    continue
+                e = dict(e)
+                e.pop("return", None)
+                if e["outcome"] == "ok":
+                    e["outcome"] = "unknown"
+            out.append(e)
+        return out
+
+    lo, hi = 0, len(cuts) - 1   # the history up to the last return violates
+    while lo < hi:
+        mid = (lo + hi) // 2
+        code, _ = check(bin_dir, prefix(cuts[mid]), rundir / "minimize.jsonl")
+        if code == 1:
+            hi = mid
+        else:
+            lo = mid + 1
+    minimal = prefix(cuts[hi])
+    path = rundir / "minimal-history.jsonl"
+    code, text = check(bin_dir, minimal, path)
+    if code != 1:   # should not happen; fall back to the whole key
+        return checker_output
+    return (f"key {key}: the shortest violating prefix has {len(minimal)} of {len(ops)} operations (in {path}); "
+            f"its last 40 operations:\n" + "\n".join(json.dumps(e) for e in minimal[-40:]) + "\nchecker: " + text[:3000])
+
+
 def inner(args):
     import stubs
     stubs.load()
@@ -190,7 +244,8 @@ def inner(args):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
         note(f"check-history ({time.time() - t:.1f}s): exit {r.returncode}: {r.stdout.strip()[:300]}")
         if r.returncode == 1:
-            violations.append(f"registers are not linearizable (history {history}):\n{r.stdout}")
+            violations.append(f"registers are not linearizable (history {history}):\n"
+                              + minimal_history(args.bin, registers.history, r.stdout, rundir))
         elif r.returncode != 0:
             violations.append(f"check-history could not decide (exit {r.returncode}): {r.stdout[-500:]}")
         result.update({"faults": nemesis.counts, "operations_checked": checked, "registers": registers.counts,
