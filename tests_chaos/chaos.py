@@ -94,6 +94,7 @@ def outer(args):
         "faults_total": sum(faults.values()),
         "operations_checked": sum(r["operations_checked"] for r in results),
         "bank": {k: sum(r.get("bank", {}).get(k, 0) for r in results) for k in ("committed", "abandoned", "retried", "audits")},
+        "regions_at_end": [r.get("regions") for r in results],
         "violations": sum(len(r["violations"]) for r in results),
         "workdir": str(workdir),
     }
@@ -225,6 +226,12 @@ def inner(args):
             violations.append(f"{len(unread)} registers unreadable after the final restart: {unread[:5]}")
         values = bank.final_audit()
         note(f"bank audit after the final crash: {values}")
+        import schedulerpb_pb2 as pd
+        try:
+            regions = len(cluster.pd.ScanRegions(pd.ScanRegionsRequest(header=cluster.header(), limit=10000), timeout=5).regions)
+        except Exception:
+            regions = None
+        result["regions"] = regions
         final_values = {}
         for e in registers.history:
             if e["client"] == 999999:
@@ -256,7 +263,8 @@ def inner(args):
     finally:
         cluster.stop()
         (rundir / "result.json").write_text(json.dumps(result, indent=1))
-        note(f"run result: faults {result['faults']}, {result['operations_checked']} operations checked, {len(violations)} violations")
+        note(f"run result: faults {result['faults']}, {result['operations_checked']} operations checked, "
+             f"{result.get('regions')} regions, {len(violations)} violations")
     return 0 if not violations else 1
 
 

@@ -24,6 +24,10 @@ raft-log-gc-tick-interval = "500ms"
 raft-log-gc-count-limit = 100
 scheduler-heartbeat-tick-interval = "500ms"
 scheduler-store-heartbeat-tick-interval = "1s"
+# Small regions, so that regions split (and the scheduler balances them) during the faults.
+split-region-check-tick-interval = "2s"
+region-max-size = "96KiB"
+region-split-size = "64KiB"
 """
 
 

@@ -75,8 +75,37 @@ class Registers:
                 self.record({"client": client_id, "op": "get", "key": key, "value": None if got is None else got.decode(),
                              "call": call, "return": ret, "outcome": "ok"}, "get_ok")
 
+    def _filler(self):
+        """Writes each of many keys once with a larger value: the data makes regions split, and
+        every acknowledged one must be there at the end (final reads, same history)."""
+        router = Router(self.cluster)
+        client_id = 500
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            key = f"fill-{n:06d}"
+            value = f"f{n}-" + "x" * 500
+            with self.lock:
+                self.used_keys.add(key)
+            call = time.monotonic_ns()
+            try:
+                router.raw_put(key.encode(), value.encode(), timeout=5.0)
+                outcome = "ok"
+            except Ambiguous:
+                outcome = "unknown"
+            except Failed:
+                outcome = "fail"
+            entry = {"client": client_id, "op": "put", "key": key, "value": value, "call": call, "outcome": outcome}
+            if outcome != "unknown":
+                entry["return"] = time.monotonic_ns()
+            self.record(entry, f"put_{outcome}")
+            if outcome == "unknown":
+                client_id += 1000
+            self.stop.wait(0.2)
+
     def start(self):
         self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(self.clients)]
+        self.threads.append(threading.Thread(target=self._filler, daemon=True))
         for t in self.threads:
             t.start()
 
