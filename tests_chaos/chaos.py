@@ -95,6 +95,8 @@ def outer(args):
         "operations_checked": sum(r["operations_checked"] for r in results),
         "bank": {k: sum(r.get("bank", {}).get(k, 0) for r in results) for k in ("committed", "abandoned", "retried", "audits")},
         "regions_at_end": [r.get("regions") for r in results],
+        "store_events": {k: sum(r.get("store_events", {}).get(k, 0) for r in results)
+                         for k in ("became leader", "applied snapshot", "applied conf change", "split")},
         "violations": sum(len(r["violations"]) for r in results),
         "workdir": str(workdir),
     }
@@ -262,6 +264,17 @@ def inner(args):
         violations.append(f"run aborted: {e!r}\n{traceback.format_exc()}")
     finally:
         cluster.stop()
+        events = {"became leader": 0, "applied snapshot": 0, "applied conf change": 0, "split": 0}
+        for i in range(args.stores):
+            try:
+                text = (rundir / f"store{i}.log").read_text(errors="replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                for k in events:
+                    if k in line:
+                        events[k] += 1
+        result["store_events"] = events
         (rundir / "result.json").write_text(json.dumps(result, indent=1))
         note(f"run result: faults {result['faults']}, {result['operations_checked']} operations checked, "
              f"{result.get('regions')} regions, {len(violations)} violations")
