@@ -93,6 +93,7 @@ chaos: deps build
 ## test-chaos: the CI subset of the chaos suite (about 75 s: one 3-store run of 45 s of faults)
 CHAOS_CI_SEED ?= $(shell date +%s)
 test-chaos: deps build
+	$(PY) -m pytest -q tests_chaos/test_harness.py
 	$(PY) tests_chaos/chaos.py --minutes 0.75 --run-minutes 0.75 --stores 3 --seed $(CHAOS_CI_SEED) --skip-unavailable
 
 ## bench: a standard benchmark set on a fresh local cluster, side by side with a 3-member etcd
