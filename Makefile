@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 CHECK_PROTO ?= $(firstword $(wildcard ../shared/wire/check-proto) $(wildcard /work/shared/wire/check-proto))
 
 DEB_PACKAGES := libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler librocksdb-dev \
-	python3-venv pkg-config iproute2 iptables procps curl
+	python3-venv pkg-config iproute2 procps curl
 PY_PACKAGES := grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking
 
 # proto/tipb/ holds the tipb package (proto2) that TinySQL sends inside coprocessor requests.
@@ -87,14 +87,19 @@ test-e2e: deps build
 CHAOS_MINUTES ?= 30
 CHAOS_RUN_MINUTES ?= 10
 CHAOS_SEED ?= $(shell date +%s)
-chaos: deps build
+chaos: deps build .deps-chaos.stamp
 	$(PY) tests_chaos/chaos.py --minutes $(CHAOS_MINUTES) --run-minutes $(CHAOS_RUN_MINUTES) --seed $(CHAOS_SEED)
 
 ## test-chaos: the CI subset of the chaos suite (about 75 s: one 3-store run of 45 s of faults)
 CHAOS_CI_SEED ?= $(shell date +%s)
-test-chaos: deps build
+test-chaos: deps build .deps-chaos.stamp
 	$(PY) -m pytest -q tests_chaos/test_harness.py
 	$(PY) tests_chaos/chaos.py --minutes 0.75 --run-minutes 0.75 --stores 3 --seed $(CHAOS_CI_SEED) --skip-unavailable
+
+# iptables (faults between stores); a separate stamp so machines set up before the chaos suite get it.
+.deps-chaos.stamp:
+	@dpkg -s iptables >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables; }
+	@touch $@
 
 ## bench: a standard benchmark set on a fresh local cluster, side by side with a 3-member etcd
 bench: deps release .deps-bench.stamp
