@@ -76,6 +76,11 @@ def outer(args):
         else:
             result = {"seed": seed, "violations": [f"the run crashed (exit {rc}); see {rundir}"], "faults": {}, "operations_checked": 0}
         results.append(result)
+        if not result["violations"] and not args.keep_data:
+            import shutil   # a clean run keeps its logs and history, not its ~0.5 GB of data
+            for d in rundir.iterdir():
+                if d.is_dir():
+                    shutil.rmtree(d, ignore_errors=True)
         run += 1
         if result["violations"]:
             break
@@ -289,6 +294,7 @@ def main():
     p.add_argument("--stores", type=int, default=int(os.environ.get("CHAOS_STORES", 0)))
     p.add_argument("--bin", default=os.environ.get("TINYKV_BIN", ".build/debug"))
     p.add_argument("--workdir", default=os.environ.get("CHAOS_WORKDIR"))
+    p.add_argument("--keep-data", action="store_true", help="keep the data directories of clean runs too")
     p.add_argument("--skip-unavailable", action="store_true", help="exit 0 (skipped) without root, ip or iptables")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
