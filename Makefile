@@ -2,6 +2,7 @@
 #
 #   make run    install what is missing, build, and start a local cluster
 #   make test   install what is missing, build, and run every test
+#   make chaos  the chaos suite: seeded faults on a real cluster (CHAOS_MINUTES, default 30; CHAOS_SEED)
 #
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -23,7 +24,7 @@ C_OUT := Sources/CTinyKVProto
 SWIFT_OUT := Sources/TinyKVProto/Generated
 SWIFT_TEST_OUT := Tests/TinyKVProtoTests/Generated
 
-.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e test-long run clean bench
+.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e test-long test-chaos chaos run clean bench
 
 all: build
 
@@ -71,7 +72,7 @@ check-proto: deps
 	$(CHECK_PROTO) --schema $(dir $(CHECK_PROTO))schema-tipb.json proto/tipb
 
 ## test: the wire check, every Swift test, and the end-to-end tests over real processes
-test: deps check-proto test-swift test-e2e
+test: deps check-proto test-swift test-e2e test-chaos
 
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -85,6 +86,26 @@ test-long: deps
 
 test-e2e: deps build
 	$(PY) -m pytest -q tests_e2e
+
+## chaos: seeded faults (kill -9, SIGSTOP, partitions, packet loss, scheduler restarts, power loss)
+## on 1 scheduler + 3/5 stores in network namespaces, under register and bank workloads;
+## checks linearizability, the bank invariant and durability. Needs root (network namespaces).
+CHAOS_MINUTES ?= 30
+CHAOS_RUN_MINUTES ?= 10
+CHAOS_SEED ?= $(shell date +%s)
+chaos: deps build .deps-chaos.stamp
+	$(PY) tests_chaos/chaos.py --minutes $(CHAOS_MINUTES) --run-minutes $(CHAOS_RUN_MINUTES) --seed $(CHAOS_SEED)
+
+## test-chaos: the CI subset of the chaos suite (about 75 s: one 3-store run of 45 s of faults)
+CHAOS_CI_SEED ?= $(shell date +%s)
+test-chaos: deps build .deps-chaos.stamp
+	$(PY) -m pytest -q tests_chaos/test_harness.py
+	$(PY) tests_chaos/chaos.py --minutes 0.75 --run-minutes 0.75 --stores 3 --seed $(CHAOS_CI_SEED) --skip-unavailable
+
+# iptables (faults between stores); a separate stamp so machines set up before the chaos suite get it.
+.deps-chaos.stamp:
+	@dpkg -s iptables >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables; }
+	@touch $@
 
 ## bench: a standard benchmark set on a fresh local cluster, side by side with a 3-member etcd
 bench: deps release .deps-bench.stamp
