@@ -23,6 +23,8 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
     private let asyncWrite: OpaquePointer
     private let readOptions: OpaquePointer
     private let isClosed = Mutex(false)
+    /// Fail-stop state: the first write failure's description, and who to tell about it.
+    private let failure = Mutex<(cause: String?, handler: (@Sendable (String) -> Void)?)>((nil, nil))
 
     /// Opens (creating when missing) the database at `path`.
     public init(path: String, columnFamilies: [ColumnFamily] = ColumnFamily.standard) throws {
@@ -115,8 +117,32 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
         }
     }
 
+    /// Why writes are refused, once a write has failed (fail-stop); nil while healthy.
+    public var writeFailure: String? { failure.withLock { $0.cause } }
+
+    /// Calls `handler` once, with the cause, when a write first fails and the engine stops
+    /// accepting writes (the store logs it).
+    public func onWriteFailure(_ handler: @escaping @Sendable (String) -> Void) {
+        failure.withLock { $0.handler = handler }
+    }
+
+    /// Records the first write failure; every later write throws ``StorageError/writesStopped(cause:)``.
+    ///
+    /// A write that failed may or may not have reached the disk (RocksDB itself may keep
+    /// it in its memtable after a failed WAL sync), so nothing that follows can be
+    /// trusted to be durable: the engine refuses writes until restarted. Reads go on.
+    private func failStop(_ error: StorageError) {
+        let handler: (@Sendable (String) -> Void)? = failure.withLock { state in
+            guard state.cause == nil else { return nil }
+            state.cause = "\(error)"
+            return state.handler
+        }
+        handler?("\(error)")
+    }
+
     public func write(_ batch: WriteBatch, sync: Bool) throws {
         if batch.isEmpty { return }
+        if let cause = writeFailure { throw StorageError.writesStopped(cause: cause) }
         let native = rocksdb_writebatch_create()!
         defer { rocksdb_writebatch_destroy(native) }
         for operation in batch.operations {
@@ -145,9 +171,23 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
             }
         }
         if isClosed.withLock({ $0 }) { throw StorageError.closed }
+        if let injected = FailPoints.evaluate("engine.write") {
+            failStop(injected)
+            throw injected
+        }
+        // An injected fsync failure: the write happens, unsynced, and is then reported failed.
+        let syncFailure = sync ? FailPoints.evaluate("engine.sync") : nil
         var error: UnsafeMutablePointer<CChar>?
-        rocksdb_write(db, sync ? syncWrite : asyncWrite, native, &error)
-        if let message = Self.take(error) { throw StorageError.engine(message) }
+        rocksdb_write(db, sync && syncFailure == nil ? syncWrite : asyncWrite, native, &error)
+        if let message = Self.take(error) {
+            let failed = StorageError.engine(message)
+            failStop(failed)
+            throw failed
+        }
+        if let syncFailure {
+            failStop(syncFailure)
+            throw syncFailure
+        }
     }
 
     public func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator {
