@@ -24,12 +24,23 @@ public final class StoreServer: Sendable {
         let kvPath = config.dataPath + "/kv"
         try FileManager.default.createDirectory(atPath: kvPath, withIntermediateDirectories: true)
         engine = try RocksEngine(path: kvPath)
+        engine.onWriteFailure { cause in
+            logger.critical("disk write failed; the store stops serving writes until restarted (reads go on)", metadata: [
+                "cause": "\(cause)", "path": "\(kvPath)",
+            ])
+        }
+        for (point, action) in FailPoints.active {
+            logger.warning("failpoint active", metadata: ["point": "\(point)", "action": "\(action)"])
+        }
         storage = StandaloneStorage(engine: engine)
         let transactions = TransactionService(storage: storage, logger: logger)
         let coprocessor = CoprocessorService(storage: storage, logger: logger)
         let handlers = TinyKvHandlers.make(
-            raw: RawKVService(storage: storage), transactions: transactions, coprocessor: coprocessor)
-        server = try GRPCServer(address: config.storeAddress, handlers: handlers.byPath)
+            raw: RawKVService(storage: storage), transactions: transactions, coprocessor: coprocessor,
+            limits: config.requestLimits)
+        server = try GRPCServer(
+            address: config.storeAddress, handlers: handlers.byPath,
+            maxMessageBytes: Int(config.maxGrpcMessageSize), tls: try config.security.tls())
     }
 
     /// The port the server is bound to.
@@ -40,6 +51,7 @@ public final class StoreServer: Sendable {
         server.start()
         logger.info("tinykv-server serving", metadata: [
             "addr": "\(config.storeAddress)", "port": "\(server.port)", "path": "\(config.dataPath)", "mode": "standalone",
+            "tls": "\(config.security.isEnabled ? (config.security.caPath.isEmpty ? "tls" : "mutual-tls") : "off")",
         ])
         let signal = await SignalWaiter.waitForTermination()
         logger.info("received \(signal), shutting down")

@@ -34,16 +34,32 @@ struct TinySchedulerCommand: AsyncParsableCommand {
     @Option(name: [.customLong("log-level"), .customLong("log-level", withSingleDash: true), .customLong("L", withSingleDash: true)], help: "trace, debug, info, warn, error or fatal.")
     var logLevel: String?
 
+    @Option(name: [.customLong("cacert"), .customLong("cacert", withSingleDash: true)], help: "CA certificate (PEM): require and verify client certificates (mutual TLS).")
+    var cacert: String?
+
+    @Option(name: [.customLong("cert"), .customLong("cert", withSingleDash: true)], help: "The scheduler's certificate (PEM): serve TLS.")
+    var cert: String?
+
+    @Option(name: [.customLong("key"), .customLong("key", withSingleDash: true)], help: "The private key (PEM) of --cert.")
+    var key: String?
+
     func run() async throws {
         var settings = SchedulerConfig(dataDirectory: "default.tinyscheduler")
         var level = "info"
+        var security = SecurityConfig()
+        let tls: TLSConfig?
         do {
             if let config {
                 let file = try ConfigFile(path: config)
                 try settings.apply(file)
                 if let v = try file.string("log-level") { level = v }
+                try security.apply(file)
                 try file.rejectUnknownKeys()
             }
+            if let cacert { security.caPath = cacert }
+            if let cert { security.certPath = cert }
+            if let key { security.keyPath = key }
+            tls = try security.tls()
         } catch let error as ConfigError {
             throw ValidationError(error.message)
         }
@@ -66,11 +82,12 @@ struct TinySchedulerCommand: AsyncParsableCommand {
         let logger = Logger(label: "tinyscheduler")
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
         let scheduler = try SchedulerServer(config: settings, logger: logger)
-        let server = try GRPCServer(address: address, handlers: SchedulerHandlers.make(scheduler).byPath)
+        let server = try GRPCServer(address: address, handlers: SchedulerHandlers.make(scheduler).byPath, tls: tls)
         server.start()
         logger.info("tinyscheduler-server serving", metadata: [
             "address": "\(address)", "name": "\(settings.name)", "cluster-id": "\(scheduler.clusterID)",
             "data-dir": "\(settings.dataDirectory)",
+            "tls": "\(tls == nil ? "off" : (security.caPath.isEmpty ? "tls" : "mutual-tls"))",
         ])
         let loop = Task { await scheduler.run() }
         let signal = await SignalWaiter.waitForTermination()
