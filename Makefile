@@ -84,10 +84,11 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --skip-build --sanitize=address --scratch-path $(ASAN_SCRATCH) \
 		--filter '$(ASAN_FILTER)' $(BUILD_FLAGS)
 
-## test-tsan: the same under ThreadSanitizer (reports false positives on Synchronization.Mutex with
-## this toolchain, see README "Sanitizers"); not part of `make test`
+## test-tsan: wire and storage tests under ThreadSanitizer (clean). TransportTests are left out by
+## default: libgrpc is not instrumented, so its completion-queue handoff looks like races (README
+## "Sanitizers"); TSAN_FILTER='TransportTests' shows them. Not part of `make test`.
 TSAN_SCRATCH ?= .build-tsan
-TSAN_FILTER ?= StorageTests|TransportTests
+TSAN_FILTER ?= TinyKVProtoTests|StorageTests
 test-tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path $(TSAN_SCRATCH) $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build --sanitize=thread --scratch-path $(TSAN_SCRATCH) --filter '$(TSAN_FILTER)' $(BUILD_FLAGS)
