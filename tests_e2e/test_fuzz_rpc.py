@@ -188,8 +188,12 @@ def fuzz(channel, service, rng, seconds, stats, failures):
                             payload, timeout=CALL_TIMEOUT):
                         pass
             else:
-                channel.unary_unary(path, request_serializer=identity, response_deserializer=identity)(
+                response = channel.unary_unary(path, request_serializer=identity, response_deserializer=identity)(
                     payload, timeout=CALL_TIMEOUT)
+                if path.endswith("/Coprocessor"):
+                    r = coprocessor_pb2.Response.FromString(response)
+                    stats["coprocessor " + ("error" if r.other_error or r.HasField("region_error") or r.locked.key
+                                            else "data" if r.data else "empty")] += 1
             stats[(path, "OK")] += 1
         except grpc.RpcError as e:
             stats[(path, e.code().name)] += 1
@@ -219,8 +223,10 @@ def seed_table_rows(stub):
 def report(name, stats, failures):
     by_code = collections.Counter()
     for key, n in stats.items():
-        if key != "total":
+        if isinstance(key, tuple):
             by_code[key[1]] += n
+        elif key != "total":
+            by_code[key] += n
     print(f"\n{name}: {stats['total']} calls (seed {SEED}), outcomes {dict(by_code)}, {len(failures)} failures")
     for f in failures[:10]:
         print("  " + f)

@@ -39,6 +39,17 @@ public enum FailPoints {
         points.withLock { $0 = parsed.mapValues { Point(action: $0) } }
     }
 
+    /// Loads `TINYKV_FAILPOINTS` now, throwing on a malformed value (servers call it at startup,
+    /// so that a typo stops them with a message instead of at the first write).
+    public static func loadEnvironment() throws {
+        let spec = ProcessInfo.processInfo.environment["TINYKV_FAILPOINTS"] ?? ""
+        do {
+            try configure(spec)
+        } catch let error as FailPointError {
+            throw FailPointError("TINYKV_FAILPOINTS: \(error.description)")
+        }
+    }
+
     /// Turns every point off.
     public static func reset() {
         points.withLock { $0 = [:] }

@@ -23,6 +23,7 @@ public final class StoreServer: Sendable {
         }
         let kvPath = config.dataPath + "/kv"
         try FileManager.default.createDirectory(atPath: kvPath, withIntermediateDirectories: true)
+        try FailPoints.loadEnvironment()
         engine = try RocksEngine(path: kvPath)
         engine.onWriteFailure { cause in
             logger.critical("disk write failed; the store stops serving writes until restarted (reads go on)", metadata: [

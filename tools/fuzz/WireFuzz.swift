@@ -1,5 +1,7 @@
-// libFuzzer entry point for the wire bridge, compiled into the TinyKVProto module by
-// tools/fuzz/libfuzzer.sh (not part of the SwiftPM build). The first input byte picks the
+import TinyKVProto
+
+// libFuzzer entry point for the wire bridge, built by tools/fuzz/libfuzzer.sh (not part of
+// the SwiftPM build). The first input byte picks the
 // message type, the rest is decoded as it; whatever decodes must re-encode stably.
 
 private let fuzzTypes: [any ProtoMessage.Type] = ProtoRegistry.messageTypes.sorted { $0.key < $1.key }.map(\.value)
