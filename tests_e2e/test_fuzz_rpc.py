@@ -137,6 +137,79 @@ class Gen:
         return bytes(data)
 
 
+class DagGen:
+    """Structurally plausible DAG requests: a table or index scan of table 1, then random
+    selections, aggregations, TopN and limits over random expression trees of every function."""
+
+    MYSQL_TYPES = [1, 2, 3, 4, 5, 8, 9, 15, 246, 252, 253, 254, 7, 10, 12, 11, 16, 0, 255, 1000]
+    AGGS = [3001, 3002, 3003, 3004, 3005, 3006, 3008, 3009, 3010]
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.sigs = [v.number for v in tipb.ScalarFuncSig.DESCRIPTOR.values]
+
+    def int_val(self, n):
+        import struct
+        return struct.pack(">Q", (n ^ (1 << 63)) & (2**64 - 1))
+
+    def field_type(self):
+        return tipb.FieldType(tp=self.rng.choice(self.MYSQL_TYPES), flag=self.rng.choice([0, 1, 128, 2**32 - 1]),
+                              flen=self.rng.choice([-1, 0, 11, 2**31 - 1]), decimal=self.rng.choice([-1, 0, 2, 30, 100]))
+
+    def expr(self, columns, depth=0):
+        r = self.rng.random()
+        if depth >= 4 or r < 0.3:
+            kind = self.rng.randrange(7)
+            if kind == 0:
+                return tipb.Expr(tp=201, val=self.int_val(self.rng.choice([0, 1, 2, columns, columns + 5, -1, 2**40])),
+                                 field_type=self.field_type())
+            if kind == 1:
+                return tipb.Expr(tp=1, val=self.int_val(self.rng.choice([0, 1, -1, 2**63 - 1, -(2**63), 42])))
+            if kind == 2:
+                return tipb.Expr(tp=2, val=self.int_val(self.rng.choice([0, 1, -1, 42])))
+            if kind == 3:
+                return tipb.Expr(tp=4, val=bytes(self.rng.randrange(256) for _ in range(self.rng.choice([0, 7, 8]))))
+            if kind == 4:
+                return tipb.Expr(tp=self.rng.choice([5, 6]), val=bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(12))))
+            if kind == 5:
+                return tipb.Expr(tp=0)
+            return tipb.Expr(tp=self.rng.choice([102, 103, 104, 105, 106, 107, 108]),
+                             val=bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(12))))
+        children = [self.expr(columns, depth + 1) for _ in range(self.rng.choice([0, 1, 2, 2, 3, 4]))]
+        return tipb.Expr(tp=10000, sig=self.rng.choice(self.sigs), children=children, field_type=self.field_type())
+
+    def dag(self):
+        columns = self.rng.randrange(0, 5)
+        infos = [tipb.ColumnInfo(column_id=i + 1, tp=self.rng.choice(self.MYSQL_TYPES), pk_handle=(i == 0 and self.rng.random() < 0.5),
+                                 flag=self.rng.choice([0, 2, 32]), decimal=self.rng.choice([0, 2, -1]))
+                 for i in range(columns)]
+        if self.rng.random() < 0.8:
+            first = tipb.Executor(tp=0, tbl_scan=tipb.TableScan(table_id=1, columns=infos, desc=self.rng.random() < 0.2))
+        else:
+            first = tipb.Executor(tp=1, idx_scan=tipb.IndexScan(table_id=1, index_id=1, columns=infos))
+        executors = [first]
+        for _ in range(self.rng.choice([0, 1, 1, 2, 3])):
+            kind = self.rng.randrange(4)
+            if kind == 0:
+                executors.append(tipb.Executor(tp=2, selection=tipb.Selection(
+                    conditions=[self.expr(columns) for _ in range(self.rng.randrange(1, 3))])))
+            elif kind == 1:
+                aggs = [tipb.Expr(tp=self.rng.choice(self.AGGS), children=[self.expr(columns, 2)],
+                                  field_type=self.field_type()) for _ in range(self.rng.randrange(0, 3))]
+                executors.append(tipb.Executor(tp=self.rng.choice([3, 6]), aggregation=tipb.Aggregation(
+                    group_by=[self.expr(columns, 2) for _ in range(self.rng.randrange(0, 2))], agg_func=aggs)))
+            elif kind == 2:
+                executors.append(tipb.Executor(tp=4, topN=tipb.TopN(
+                    order_by=[tipb.ByItem(expr=self.expr(columns, 2), desc=self.rng.random() < 0.5)],
+                    limit=self.rng.choice([0, 1, 10, 2**64 - 1]))))
+            else:
+                executors.append(tipb.Executor(tp=5, limit=tipb.Limit(limit=self.rng.choice([0, 1, 5, 2**64 - 1]))))
+        return tipb.DAGRequest(executors=executors, start_ts_fallback=self.rng.choice([0, 100, 2**64 - 1]),
+                               output_offsets=[self.rng.randrange(columns + (2 if self.rng.random() < 0.2 else 0))
+                                               for _ in range(self.rng.randrange(4) if columns else 0)],
+                               encode_type=self.rng.choice([0, 0, 1]))
+
+
 def methods_of(service):
     from google.protobuf import descriptor_pool, message_factory
     svc = descriptor_pool.Default().FindServiceByName(service)
@@ -151,11 +224,14 @@ def fuzz(channel, service, rng, seconds, stats, failures):
     while time.time() < end:
         path, method, request_type = rng.choice(methods)
         kind = rng.random()
-        if path.endswith("/Coprocessor") and kind < 0.6:
+        if path.endswith("/Coprocessor") and kind < 0.8:
             # A DAG request with random executors and expressions inside (proto2: partial is fine).
             request = gen.fill(coprocessor_pb2.Request())
             request.tp = rng.choice([103, 103, 103, 104, 0, 2**63 - 1])
-            request.data = gen.fill(tipb.DAGRequest()).SerializePartialToString()
+            if rng.random() < 0.7:
+                request.data = DagGen(rng).dag().SerializePartialToString()
+            else:
+                request.data = gen.fill(tipb.DAGRequest()).SerializePartialToString()
             if rng.random() < 0.5:
                 request.ranges.add(start=b"", end=b"\xff" * 16)
             request.start_ts = rng.choice([0, 50, 2**63, 2**64 - 1])
@@ -212,7 +288,9 @@ def seed_table_rows(stub):
     def row_key(handle):
         return b"t" + struct.pack(">Q", 1 ^ (1 << 63)) + b"_r" + struct.pack(">Q", handle ^ (1 << 63))
 
-    values = [b"", b"\x80\x00\x01\x00\x00\x00\x01\x01\x00\x05", b"\x08\x02\x08\x04", b"garbage", b"\x80"]
+    # Row values: TiDB's old format (column id datum, value datum pairs), the new one (0x80 ...), garbage.
+    values = [b"", b"\x08\x02\x08\x04", b"\x08\x02\x03\x80\x00\x00\x00\x00\x00\x00\x07\x08\x04\x02\x06abc",
+              b"\x80\x00\x01\x00\x00\x00\x02\x01\x00\x05", b"garbage", b"\x80", b"\x08\x02"]
     mutations = [kv.Mutation(op=kv.Put, key=row_key(h), value=values[h % len(values)]) for h in range(1, 21)]
     r = stub.KvPrewrite(kv.PrewriteRequest(mutations=mutations, primary_lock=row_key(1), start_version=10, lock_ttl=100))
     assert not r.errors and not r.HasField("region_error"), r
