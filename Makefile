@@ -11,16 +11,19 @@ PY := $(VENV)/bin/python
 CHECK_PROTO ?= $(firstword $(wildcard ../shared/wire/check-proto) $(wildcard /work/shared/wire/check-proto))
 
 DEB_PACKAGES := libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler librocksdb-dev \
-	python3-venv pkg-config iproute2 procps openssl
+	python3-venv pkg-config iproute2 procps curl openssl
 PY_PACKAGES := grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking
 
 # proto/tipb/ holds the tipb package (proto2) that TinySQL sends inside coprocessor requests.
 PROTO_FILES := $(sort $(wildcard proto/*.proto)) $(sort $(wildcard proto/tipb/*.proto))
+# Every .proto, including proto/grpc/ (reflection, health): embedded for server reflection.
+ALL_PROTO_FILES := $(sort $(shell find proto -name '*.proto'))
+DESCRIPTORS_OUT := Sources/Operability/Generated/EmbeddedDescriptors.swift
 C_OUT := Sources/CTinyKVProto
 SWIFT_OUT := Sources/TinyKVProto/Generated
 SWIFT_TEST_OUT := Tests/TinyKVProtoTests/Generated
 
-.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e run clean bench \
+.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e test-long run clean bench \
 	test-asan test-tsan fuzz fuzz-libfuzzer
 
 all: build
@@ -61,6 +64,8 @@ proto: deps
 	protoc -Iproto --include_imports --descriptor_set_out=.build-proto/tinykv.desc $(PROTO_FILES)
 	rm -f $(SWIFT_OUT)/*.swift $(SWIFT_TEST_OUT)/*.swift
 	$(PY) tools/protogen/swift_wire_gen.py .build-proto/tinykv.desc $(C_OUT)/include $(SWIFT_OUT) $(SWIFT_TEST_OUT) tinykv
+	protoc -Iproto --include_imports --descriptor_set_out=.build-proto/reflection.desc $(ALL_PROTO_FILES)
+	$(PY) tools/protogen/embed_descriptors.py .build-proto/reflection.desc $(DESCRIPTORS_OUT)
 
 check-proto: deps
 	$(CHECK_PROTO) proto
@@ -73,8 +78,23 @@ test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(BUILD_FLAGS)
 
+## test-long: the raft store scenarios with more seeds and longer rounds (RAFTSTORE_SEEDS=N seeds each;
+## RAFTSTORE_SEED=N reruns one seed)
+test-long: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	RAFTSTORE_LONG=1 $(SWIFT) test --skip-build $(BUILD_FLAGS) --filter RaftStoreTests.ScenarioTests
+
 test-e2e: deps build
 	$(PY) -m pytest -q tests_e2e
+
+## bench: a standard benchmark set on a fresh local cluster, side by side with a 3-member etcd
+bench: deps release .deps-bench.stamp
+	tools/bench.sh
+
+.deps-bench.stamp:
+	@missing=""; for p in etcd-server libgrpc++-dev; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@touch $@
 
 ## test-asan: the wire, storage and transport tests under AddressSanitizer (own scratch path)
 ASAN_SCRATCH ?= .build-asan

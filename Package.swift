@@ -3,6 +3,8 @@ import PackageDescription
 
 let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let coreMetrics: Target.Dependency = .product(name: "CoreMetrics", package: "swift-metrics")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 
 let package = Package(
     name: "TinyKV",
@@ -10,12 +12,16 @@ let package = Package(
     products: [
         .executable(name: "tinykv-server", targets: ["tinykv-server"]),
         .executable(name: "tinyscheduler-server", targets: ["tinyscheduler-server"]),
+        .executable(name: "tinykv-bench", targets: ["tinykv-bench"]),
         .executable(name: "tinykv-ctl", targets: ["tinykv-ctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Wire: protobuf-c generated C (make proto) and the generated Swift value types over it.
@@ -24,7 +30,7 @@ let package = Package(
 
         // Transport: gRPC's C core (Debian libgrpc-dev) and a Swift server and client over it.
         .systemLibrary(name: "CGRPC", path: "CGRPC"),
-        .target(name: "Transport", dependencies: ["CGRPC", "TinyKVProto"]),
+        .target(name: "Transport", dependencies: ["CGRPC", "TinyKVProto", coreMetrics]),
 
         // Storage: RocksDB with the default, lock and write column families.
         .systemLibrary(name: "CRocksDB"),
@@ -37,10 +43,25 @@ let package = Package(
         .target(name: "Transaction", dependencies: ["TinyKVProto", "Storage", log]),
 
         // Scheduler (PD role): TSO, ID allocation, cluster metadata and region scheduling.
-        .target(name: "Scheduler", dependencies: ["TinyKVProto", "Storage", log]),
+        .target(name: "Scheduler", dependencies: ["TinyKVProto", "Storage", log, coreMetrics]),
+
+        // Operability: gRPC reflection (descriptors of proto/ embedded by `make proto`) and health,
+        // Prometheus metrics, the HTTP status port.
+        .target(name: "Operability", dependencies: [
+            "TinyKVProto", "Transport", coreMetrics, .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+
+        // A routing client: scheduler lookups, store channels, region-error retries (ctl, bench).
+        .target(name: "KVClient", dependencies: ["TinyKVProto", "Transport", "Transaction", "Operability"]),
 
         // Linearizability checking of client histories (Porcupine-style), for tests and chaos runs.
         .target(name: "Linearizability"),
+
+        // Typed client of schedulerpb.Scheduler (and the protocol the raft store talks to).
+        .target(name: "SchedulerClient", dependencies: ["TinyKVProto", "Transport", log]),
+
+        // The raft store: replicated regions over the Raft module, two RocksDB engines.
+        .target(name: "RaftStore", dependencies: ["Raft", "Storage", "TinyKVProto", "Transport", "SchedulerClient", log, coreMetrics]),
 
         // Configuration files: TOML with readable durations and sizes.
         .target(name: "TinyKVConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
@@ -52,12 +73,16 @@ let package = Package(
         .target(name: "CoprocessorEngine", dependencies: ["TinyKVProto", "Storage", "Transaction", "Codec", log]),
 
         // The servers' services and their assembly.
-        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "CoprocessorEngine", "TinyKVConfig", log]),
+        .target(name: "TinyKVServer", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "CoprocessorEngine", "TinyKVConfig", "Operability", "RaftStore", "SchedulerClient", metrics, log]),
+
+        // Benchmarks: closed-loop workloads, routing through the scheduler, HDR latency histograms.
+        .target(name: "Bench", dependencies: ["TinyKVProto", "Transport", "KVClient", "Transaction", argumentParser, .product(name: "Histogram", package: "hdrhistogram-swift")]),
 
         // Executables.
-        .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", argumentParser, log]),
-        .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", argumentParser, log]),
-        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Linearizability", argumentParser]),
+        .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", "Operability", argumentParser, log]),
+        .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", "Operability", metrics, argumentParser, log]),
+        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Linearizability", "KVClient", "Bench", "Transport", "Transaction", "Operability", argumentParser]),
+        .executableTarget(name: "tinykv-bench", dependencies: ["Bench", argumentParser]),
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
@@ -70,5 +95,8 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TinyKVProto"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec"]),
         .testTarget(name: "CoprocessorEngineTests", dependencies: ["CoprocessorEngine", "Codec", "Transaction", "Storage", "TinyKVProto"]),
+        .testTarget(name: "OperabilityTests", dependencies: ["Operability", "TinyKVProto"]),
+        .testTarget(name: "KVClientTests", dependencies: ["KVClient", "TinyKVProto", "Transport"]),
+        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "Raft", "Storage", "TinyKVProto", "SchedulerClient", "Scheduler", "Linearizability", log]),
     ]
 )

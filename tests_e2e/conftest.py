@@ -10,7 +10,8 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = pathlib.Path(os.environ.get("TINYKV_BIN") or ROOT / ".build" / "debug").resolve()
+# The binaries under test: $TINYKV_BIN (absolute, or relative to the repository root), default .build/debug.
+BIN = ROOT / os.environ.get("TINYKV_BIN", ".build/debug")
 
 
 def _generate_stubs():

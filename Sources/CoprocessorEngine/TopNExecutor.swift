@@ -40,7 +40,8 @@ final class TopNExecutor: Executor {
         while let row = try child.next() {
             buffer.append((try items.map { try $0.expression.eval(row) }, seq, row))
             seq += 1
-            if buffer.count >= max(2 * limit, 1024) { trim() }
+            // Saturating: `LIMIT 18446744073709551615` (MySQL's "all rows") gives limit = Int.max.
+            if buffer.count >= max(limit > Int.max / 2 ? Int.max : 2 * limit, 1024) { trim() }
         }
         trim()
         return buffer.map(\.row)

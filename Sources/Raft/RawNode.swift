@@ -173,6 +173,16 @@ public final class RawNode {
     }
   }
 
+  /// Index of the last entry in the log (stable or not): a proposal accepted by
+  /// `propose` sits at this index, which lets the caller match it when applied.
+  public var lastIndex: UInt64 { raft.raftLog.lastIndex() }
+
+  /// The current term.
+  public var term: UInt64 { raft.term }
+
+  /// The known leader (0 if none) and this node's role, without copying progress.
+  public var softState: SoftState { raft.softState }
+
   /// Current state, for monitoring and tests.
   public func status() -> RaftStatus {
     RaftStatus(id: raft.id, hardState: raft.hardState, softState: raft.softState,

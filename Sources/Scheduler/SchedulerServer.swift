@@ -135,6 +135,7 @@ public final class SchedulerServer: Sendable {
     @discardableResult
     func schedule(_ round: Coordinator.Round, now: UInt64) -> [Operator] {
         let ops = coordinator.runRound(round, now: now)
+        if !ops.isEmpty { SchedulerMetrics.operatorsCreated.increment(by: ops.count) }
         for op in ops {
             guard let region = cluster.region(id: op.regionID), let leaderStore = region.leaderStoreID,
                   var command = operators.dispatch(region, now: now) else { continue }

@@ -14,8 +14,12 @@ public final class EngineIterator {
     private let upperBound: UnsafeMutableRawBufferPointer?
     /// Keeps the snapshot alive while the iterator reads from it.
     private let snapshot: RocksSnapshot?
+    /// The engine, released (see `RocksEngine.retain()`) when the iterator goes.
+    private let engine: RocksEngine
 
-    init(db: OpaquePointer, family: OpaquePointer, snapshot: RocksSnapshot?, lowerBound: [UInt8]?, upperBound: [UInt8]?) {
+    /// The caller has retained `engine` for this iterator.
+    init(engine: RocksEngine, db: OpaquePointer, family: OpaquePointer, snapshot: RocksSnapshot?, lowerBound: [UInt8]?, upperBound: [UInt8]?) {
+        self.engine = engine
         self.snapshot = snapshot
         readOptions = rocksdb_readoptions_create()!
         if let snapshot { rocksdb_readoptions_set_snapshot(readOptions, snapshot.nativeSnapshot) }
@@ -35,6 +39,7 @@ public final class EngineIterator {
         rocksdb_readoptions_destroy(readOptions)
         lowerBound?.deallocate()
         upperBound?.deallocate()
+        engine.release()
     }
 
     private static func copy(_ bytes: [UInt8]) -> UnsafeMutableRawBufferPointer {

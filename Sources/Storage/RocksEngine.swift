@@ -22,9 +22,18 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
     private let syncWrite: OpaquePointer
     private let asyncWrite: OpaquePointer
     private let readOptions: OpaquePointer
-    private let isClosed = Mutex(false)
     /// Fail-stop state: the first write failure's description, and who to tell about it.
     private let failure = Mutex<(cause: String?, handler: (@Sendable (String) -> Void)?)>((nil, nil))
+    /// Open/closed state and the number of calls, snapshots and iterators using the native
+    /// database: `close()` releases it only once the last of them is done, so a reader that
+    /// outlives `close()` never touches a closed database.
+    private let lifetime = Mutex(Lifetime())
+
+    private struct Lifetime {
+        var closed = false
+        var users = 0
+        var released = false
+    }
 
     /// Opens (creating when missing) the database at `path`.
     public init(path: String, columnFamilies: [ColumnFamily] = ColumnFamily.standard) throws {
@@ -79,19 +88,58 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
         rocksdb_options_destroy(options)
     }
 
-    /// Flushes nothing more and releases the database; later calls throw ``StorageError/closed``.
+    /// Refuses new calls (they throw ``StorageError/closed``) and releases the database as soon
+    /// as no call, snapshot or iterator uses it any more.
     public func close() {
-        let wasClosed = isClosed.withLock { closed in
-            defer { closed = true }
-            return closed
+        let release = lifetime.withLock { state -> Bool in
+            state.closed = true
+            return takeRelease(&state)
         }
-        guard !wasClosed else { return }
+        if release { releaseNative() }
+    }
+
+    /// Registers a user of the native database; throws once the engine is closed.
+    func retain() throws {
+        try lifetime.withLock { state in
+            if state.closed { throw StorageError.closed }
+            state.users += 1
+        }
+    }
+
+    /// Registers one more user on behalf of a caller that already holds a ``retain()`` (a
+    /// snapshot opening an iterator), so it works even after `close()`.
+    func retainAgain() {
+        lifetime.withLock { $0.users += 1 }
+    }
+
+    /// Ends a use started with ``retain()``; the last one after `close()` releases the database.
+    func release() {
+        let release = lifetime.withLock { state -> Bool in
+            state.users -= 1
+            return takeRelease(&state)
+        }
+        if release { releaseNative() }
+    }
+
+    /// Runs `body` as a registered user of the native database.
+    private func using<T>(_ body: () throws -> T) throws -> T {
+        try retain()
+        defer { release() }
+        return try body()
+    }
+
+    private func takeRelease(_ state: inout Lifetime) -> Bool {
+        guard state.closed, state.users == 0, !state.released else { return false }
+        state.released = true
+        return true
+    }
+
+    private func releaseNative() {
         for handle in handles.values { rocksdb_column_family_handle_destroy(handle) }
         rocksdb_close(db)
     }
 
     func handle(_ cf: ColumnFamily) throws -> OpaquePointer {
-        if isClosed.withLock({ $0 }) { throw StorageError.closed }
         guard let handle = handles[cf] else { throw StorageError.unknownColumnFamily(cf.name) }
         return handle
     }
@@ -101,6 +149,11 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
     }
 
     func get(_ cf: ColumnFamily, _ key: [UInt8], readOptions: OpaquePointer) throws -> [UInt8]? {
+        try using { try getRetained(cf, key, readOptions: readOptions) }
+    }
+
+    /// A point read by a caller that already holds a ``retain()`` (a snapshot).
+    func getRetained(_ cf: ColumnFamily, _ key: [UInt8], readOptions: OpaquePointer) throws -> [UInt8]? {
         let family = try handle(cf)
         var length = 0
         var error: UnsafeMutablePointer<CChar>?
@@ -143,6 +196,10 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
     public func write(_ batch: WriteBatch, sync: Bool) throws {
         if batch.isEmpty { return }
         if let cause = writeFailure { throw StorageError.writesStopped(cause: cause) }
+        try using { try unsafeWrite(batch, sync: sync) }
+    }
+
+    private func unsafeWrite(_ batch: WriteBatch, sync: Bool) throws {
         let native = rocksdb_writebatch_create()!
         defer { rocksdb_writebatch_destroy(native) }
         for operation in batch.operations {
@@ -170,7 +227,6 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
                 }
             }
         }
-        if isClosed.withLock({ $0 }) { throw StorageError.closed }
         if let injected = FailPoints.evaluate("engine.write") {
             failStop(injected)
             throw injected
@@ -191,16 +247,22 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
     }
 
     public func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator {
-        try EngineIterator(db: db, family: handle(cf), snapshot: nil, lowerBound: lowerBound, upperBound: upperBound)
+        let family = try handle(cf)
+        try retain()
+        return EngineIterator(engine: self, db: db, family: family, snapshot: nil, lowerBound: lowerBound, upperBound: upperBound)
     }
 
     public func snapshot() throws -> any KVReader {
-        if isClosed.withLock({ $0 }) { throw StorageError.closed }
+        try retain()
         return RocksSnapshot(engine: self, db: db)
     }
 
     /// RocksDB's estimate of the bytes stored for `[start, end)` in `cf`.
     public func approximateSize(_ cf: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws -> UInt64 {
+        try using { try unsafeApproximateSize(cf, from: start, to: end) }
+    }
+
+    private func unsafeApproximateSize(_ cf: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws -> UInt64 {
         let family = try handle(cf)
         var size: UInt64 = 0
         var error: UnsafeMutablePointer<CChar>?

@@ -18,14 +18,17 @@ final class RocksSnapshot: KVReader, @unchecked Sendable {
     deinit {
         rocksdb_readoptions_destroy(readOptions)
         rocksdb_release_snapshot(db, snapshot)
+        engine.release()  // taken by RocksEngine.snapshot()
     }
 
     func get(_ cf: ColumnFamily, _ key: [UInt8]) throws -> [UInt8]? {
-        try engine.get(cf, key, readOptions: readOptions)
+        try engine.getRetained(cf, key, readOptions: readOptions)
     }
 
     func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator {
-        try EngineIterator(db: db, family: engine.handle(cf), snapshot: self, lowerBound: lowerBound, upperBound: upperBound)
+        let family = try engine.handle(cf)
+        engine.retainAgain()
+        return EngineIterator(engine: engine, db: db, family: family, snapshot: self, lowerBound: lowerBound, upperBound: upperBound)
     }
 
     var nativeSnapshot: OpaquePointer { snapshot }

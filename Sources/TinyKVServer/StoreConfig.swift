@@ -1,3 +1,4 @@
+import RaftStore
 import TinyKVConfig
 
 /// Everything `tinykv-server` can be configured with.
@@ -15,6 +16,8 @@ public struct StoreConfig: Sendable, Equatable {
     public var logLevel = "info"
     /// Whether the store replicates through raft and the scheduler (`raft`); false serves one node's engine directly.
     public var raft = false
+    /// Whether `raft` was set by the config file (then `-scheduler` does not change the mode).
+    public var raftSetInFile = false
     /// The HTTP status and metrics address (`status-addr`); empty turns it off.
     public var statusAddress = ""
 
@@ -54,7 +57,7 @@ public struct StoreConfig: Sendable, Equatable {
         if let v = try file.string("scheduler-addr") { schedulerAddress = v }
         if let v = try file.string("db-path") ?? file.string("path") { dataPath = v }
         if let v = try file.string("log-level") { logLevel = v }
-        if let v = try file.bool("raft") { raft = v }
+        if let v = try file.bool("raft") { raft = v; raftSetInFile = true }
         if let v = try file.string("status-addr") { statusAddress = v }
         if let v = try file.duration("raft-base-tick-interval") { raftBaseTickInterval = v }
         if let v = try file.count("raft-heartbeat-ticks") { raftHeartbeatTicks = v }
@@ -73,6 +76,22 @@ public struct StoreConfig: Sendable, Equatable {
         try security.apply(file)
         try file.rejectUnknownKeys()
         try validate()
+    }
+
+    /// The raft store's options.
+    public var raftStoreConfig: RaftStoreConfig {
+        var config = RaftStoreConfig()
+        config.baseTickInterval = raftBaseTickInterval
+        config.heartbeatTicks = raftHeartbeatTicks
+        config.electionTicks = raftElectionTimeoutTicks
+        config.logGCTickInterval = raftLogGCTickInterval
+        config.logGCCountLimit = raftLogGCCountLimit
+        config.splitCheckTickInterval = splitRegionCheckTickInterval
+        config.schedulerHeartbeatTickInterval = schedulerHeartbeatTickInterval
+        config.storeHeartbeatTickInterval = schedulerStoreHeartbeatTickInterval
+        config.regionMaxSize = regionMaxSize
+        config.regionSplitSize = regionSplitSize
+        return config
     }
 
     /// Throws when values contradict each other.

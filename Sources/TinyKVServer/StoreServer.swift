@@ -1,44 +1,84 @@
+import CoprocessorEngine
 import Foundation
 import Logging
+import Metrics
+import Operability
+import RaftStore
 import Storage
+import Synchronization
 import TinyKVProto
-import CoprocessorEngine
 import Transaction
 import Transport
 
-/// A running store: its engine, its services and the gRPC server in front of them.
+/// A running store: its storage (one node's engine, or the raft store), its services
+/// and the gRPC server in front of them.
 public final class StoreServer: Sendable {
     public let config: StoreConfig
     private let logger: Logger
-    private let engine: RocksEngine
-    private let storage: StandaloneStorage
     private let server: GRPCServer
+    private let mode: Mode
+    /// Reflection, health, and the status port.
+    public let operability: ServerOperability
+    /// Region and leader counts for the status port, refreshed in the background in raft mode.
+    private let regionCounts = Mutex<(regions: Int, leaders: Int)>((1, 1))
 
-    /// Opens the store's data and binds its address; serving starts with ``run()``.
-    public init(config: StoreConfig, logger: Logger) throws {
-        self.config = config
-        self.logger = logger
+    private enum Mode: Sendable {
+        case standalone(RocksEngine, StandaloneStorage)
+        case raft(RaftStoreNode)
+    }
+
+    /// Opens a standalone store (`raft = false`) and binds its address; serving starts with ``run()``.
+    public convenience init(config: StoreConfig, logger: Logger) throws {
         if config.raft {
-            throw StoreServerError.raftStoreUnavailable
+            throw StoreServerError.raftStoreNeedsAsyncStart
         }
         let kvPath = config.dataPath + "/kv"
         try FileManager.default.createDirectory(atPath: kvPath, withIntermediateDirectories: true)
         try FailPoints.loadEnvironment()
-        engine = try RocksEngine(path: kvPath)
+        let engine = try RocksEngine(path: kvPath)
         engine.onWriteFailure { cause in
             logger.critical("disk write failed; the store stops serving writes until restarted (reads go on)", metadata: [
                 "cause": "\(cause)", "path": "\(kvPath)",
             ])
         }
+        let storage = StandaloneStorage(engine: engine)
+        try self.init(config: config, logger: logger, storage: storage, extra: ServiceHandlers(), mode: .standalone(engine, storage))
+    }
+
+    /// Opens the store in the configured mode. With `raft = true` the store joins the cluster
+    /// through the scheduler at `config.schedulerAddress` (bootstrapping it if first), recovers
+    /// its regions, and serves the raw and transactional APIs through Raft.
+    public static func start(config: StoreConfig, logger: Logger) async throws -> StoreServer {
+        // Metrics created from here on must land in the registry the status port renders.
+        if !config.statusAddress.isEmpty { _ = ServerMetrics.registry }
+        try FailPoints.loadEnvironment()
+        guard config.raft else { return try StoreServer(config: config, logger: logger) }
+        let node = try await RaftStoreNode.start(config: config.raftStoreConfig, dataPath: config.dataPath,
+                                                 storeAddress: config.storeAddress, schedulerAddress: config.schedulerAddress,
+                                                 logger: logger)
+        do {
+            return try StoreServer(config: config, logger: logger, storage: node.storage, extra: node.handlers, mode: .raft(node))
+        } catch {
+            node.stop()
+            throw error
+        }
+    }
+
+    private init(config: StoreConfig, logger: Logger, storage: any KVStorage, extra: ServiceHandlers, mode: Mode) throws {
+        self.config = config
+        self.logger = logger
+        self.mode = mode
         for (point, action) in FailPoints.active {
             logger.warning("failpoint active", metadata: ["point": "\(point)", "action": "\(action)"])
         }
-        storage = StandaloneStorage(engine: engine)
         let transactions = TransactionService(storage: storage, logger: logger)
         let coprocessor = CoprocessorService(storage: storage, logger: logger)
-        let handlers = TinyKvHandlers.make(
+        var handlers = TinyKvHandlers.make(
             raw: RawKVService(storage: storage), transactions: transactions, coprocessor: coprocessor,
             limits: config.requestLimits)
+        handlers.merge(extra)
+        operability = ServerOperability(role: "store", services: ["tinykvpb.TinyKv"])
+        handlers.merge(operability.handlers)
         server = try GRPCServer(
             address: config.storeAddress, handlers: handlers.byPath,
             maxMessageBytes: Int(config.maxGrpcMessageSize), tls: try config.security.tls())
@@ -47,30 +87,86 @@ public final class StoreServer: Sendable {
     /// The port the server is bound to.
     public var port: Int { server.port }
 
+    private var modeName: String {
+        switch mode {
+        case .standalone: return "standalone"
+        case .raft(let node): return "raft (store \(node.storeID))"
+        }
+    }
+
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
     public func run() async throws {
         server.start()
+        // Both modes are ready once listening: a raft store has joined the cluster before it gets here.
+        operability.health.setAll(.serving)
         logger.info("tinykv-server serving", metadata: [
-            "addr": "\(config.storeAddress)", "port": "\(server.port)", "path": "\(config.dataPath)", "mode": "standalone",
+            "addr": "\(config.storeAddress)", "port": "\(server.port)", "path": "\(config.dataPath)", "mode": "\(modeName)",
             "tls": "\(config.security.isEnabled ? (config.security.caPath.isEmpty ? "tls" : "mutual-tls") : "off")",
         ])
+        let counter = Task { await refreshRegionCounts() }
+        if !config.statusAddress.isEmpty {
+            try startStatusServer()
+        }
         let signal = await SignalWaiter.waitForTermination()
         logger.info("received \(signal), shutting down")
+        counter.cancel()
+        operability.beginShutdown()
         await server.shutdown(gracePeriod: .seconds(5))
-        storage.stop()
-        engine.close()
+        operability.stop()
+        switch mode {
+        case .standalone(let engine, let storage):
+            storage.stop()
+            engine.close()
+        case .raft(let node):
+            node.stop()
+        }
         logger.info("tinykv-server stopped")
+    }
+
+    /// Keeps the region and leader counts current for the status port (raft mode only).
+    private func refreshRegionCounts() async {
+        guard case .raft(let node) = mode else { return }
+        while !Task.isCancelled {
+            let regions = await node.regions()
+            regionCounts.withLock { $0 = (regions.count, regions.filter(\.isLeader).count) }
+            try? await Task.sleep(for: .seconds(2))
+        }
+    }
+}
+
+extension StoreServer {
+    /// Serves `/metrics` (storage size, region and leader counts, RPC metrics) and `/status`.
+    private func startStatusServer() throws {
+        let sizeGauge = Gauge(label: "tinykv_store_size_bytes")
+        let regionGauge = Gauge(label: "tinykv_region_count")
+        let leaderGauge = Gauge(label: "tinykv_leader_count")
+        let dataPath = config.dataPath
+        let mode = modeName
+        let counts: @Sendable () -> (regions: Int, leaders: Int) = { self.regionCounts.withLock { $0 } }
+        let port = try operability.startStatusServer(
+            address: config.statusAddress, grpcAddress: config.storeAddress,
+            refresh: {
+                sizeGauge.record(directorySize(dataPath))
+                let (regions, leaders) = counts()
+                regionGauge.record(regions)
+                leaderGauge.record(leaders)
+            },
+            details: {
+                let (regions, leaders) = counts()
+                return ["mode": mode, "data_path": dataPath, "scheduler": self.config.schedulerAddress, "regions": regions, "leaders": leaders]
+            })
+        logger.info("status server listening", metadata: ["status-addr": "\(config.statusAddress)", "port": "\(port)"])
     }
 }
 
 /// Why a store cannot start.
 public enum StoreServerError: Error, CustomStringConvertible {
-    case raftStoreUnavailable
+    case raftStoreNeedsAsyncStart
 
     public var description: String {
         switch self {
-        case .raftStoreUnavailable:
-            return "raft = true: the raft store is not available in this build; run with raft = false (standalone)"
+        case .raftStoreNeedsAsyncStart:
+            return "raft = true: open the store with StoreServer.start(config:logger:)"
         }
     }
 }

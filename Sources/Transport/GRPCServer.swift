@@ -137,8 +137,16 @@ final class ServerCore: @unchecked Sendable {
 
     private func dispatch(_ call: ServerCall) {
         call.watchForClose()
-        guard let handler = handlers[call.method] else {
-            call.finish(GRPCStatus(.unimplemented, "Method not found: \(call.method)"))
+        let handler = handlers[call.method]
+        let metrics = RPCMetrics.shared.method(call.method, handler: handler)
+        let start = ContinuousClock.now
+        metrics.started.increment()
+        @Sendable func finish(_ status: GRPCStatus, message: [UInt8]? = nil) {
+            metrics.finished(status.code, since: start)
+            call.finish(status, message: message)
+        }
+        guard let handler else {
+            finish(GRPCStatus(.unimplemented, "Method not found: \(call.method)"))
             return
         }
         let context = ServerCallContext(call: call)
@@ -149,9 +157,9 @@ final class ServerCore: @unchecked Sendable {
                 call.attach(Task {
                     do {
                         let response = try await body(context, request)
-                        call.finish(.ok, message: response)
+                        finish(.ok, message: response)
                     } catch {
-                        call.finish(.from(error))
+                        finish(.from(error))
                     }
                 })
             }
@@ -161,9 +169,9 @@ final class ServerCore: @unchecked Sendable {
                 call.attach(Task {
                     do {
                         try await body(context, request, ResponseWriter(call: call))
-                        call.finish(.ok)
+                        finish(.ok)
                     } catch {
-                        call.finish(.from(error))
+                        finish(.from(error))
                     }
                 })
             }
@@ -171,18 +179,18 @@ final class ServerCore: @unchecked Sendable {
             call.attach(Task {
                 do {
                     let response = try await body(context, RequestStream(call: call))
-                    call.finish(.ok, message: response)
+                    finish(.ok, message: response)
                 } catch {
-                    call.finish(.from(error))
+                    finish(.from(error))
                 }
             })
         case .bidiStreaming(let body):
             call.attach(Task {
                 do {
                     try await body(context, RequestStream(call: call), ResponseWriter(call: call))
-                    call.finish(.ok)
+                    finish(.ok)
                 } catch {
-                    call.finish(.from(error))
+                    finish(.from(error))
                 }
             })
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import Operability
 import Storage
 import TinyKVConfig
 import TinyKVServer
@@ -14,7 +15,7 @@ struct TinyKVServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tinykv-server",
         abstract: "Run one TinyKV store.",
-        discussion: "Without -config or `raft = true` in it, the store serves one node's RocksDB directly (standalone mode).")
+        discussion: "With -scheduler (or `raft = true` in the -config file) the store joins a replicated cluster through the scheduler (raft mode); otherwise it serves one node's RocksDB directly (standalone mode). `raft = false` in the config file forces standalone mode even with -scheduler.")
 
     @Option(name: [.customLong("scheduler", withSingleDash: true), .customLong("scheduler")], help: "The scheduler's address (HOST:PORT).")
     var scheduler: String?
@@ -31,7 +32,7 @@ struct TinyKVServerCommand: AsyncParsableCommand {
     @Option(name: [.customLong("config", withSingleDash: true), .customLong("config")], help: "A TOML config file.")
     var config: String?
 
-    @Option(name: [.customLong("status-addr", withSingleDash: true), .customLong("status-addr")], help: "HTTP status and metrics address (HOST:PORT).")
+    @Option(name: [.customLong("status-addr", withSingleDash: true), .customLong("status-addr")], help: "HTTP address (HOST:PORT) serving /metrics and /status; off unless given.")
     var statusAddr: String?
 
     @Option(name: [.customLong("cacert", withSingleDash: true), .customLong("cacert")], help: "CA certificate (PEM): require and verify client certificates (mutual TLS).")
@@ -47,7 +48,12 @@ struct TinyKVServerCommand: AsyncParsableCommand {
         var storeConfig: StoreConfig
         do {
             storeConfig = try config.map { try StoreConfig(file: ConfigFile(path: $0)) } ?? StoreConfig()
-            if let scheduler { storeConfig.schedulerAddress = scheduler }
+            if let scheduler {
+                storeConfig.schedulerAddress = scheduler
+                // Like the original: naming a scheduler starts a raft store, unless the
+                // config file explicitly asks for standalone (`raft = false`).
+                if !storeConfig.raftSetInFile { storeConfig.raft = true }
+            }
             if let addr { storeConfig.storeAddress = addr }
             if let path { storeConfig.dataPath = path }
             if let logLevel { storeConfig.logLevel = logLevel }
@@ -65,8 +71,9 @@ struct TinyKVServerCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        bootstrapServerMetrics()
         let logger = Logger(label: "tinykv-server")
-        let server = try StoreServer(config: storeConfig, logger: logger)
+        let server = try await StoreServer.start(config: storeConfig, logger: logger)
         try await server.run()
     }
 }

@@ -1,3 +1,4 @@
+import Metrics
 import Scheduler
 import TinyKVProto
 import Transport
@@ -26,8 +27,14 @@ enum SchedulerHandlers {
         handlers.unary(api.getOperator) { request, _ in await server.getOperator(request) }
         handlers.unary(api.getGCSafePoint) { request, _ in await server.getGCSafePoint(request) }
         handlers.unary(api.updateGCSafePoint) { request, _ in await server.updateGCSafePoint(request) }
+        let tsoRequests = Counter(label: "tinyscheduler_tso_requests_total")
+        let tsoTimestamps = Counter(label: "tinyscheduler_tso_timestamps_total")
         handlers.bidiStreaming(api.tso) { requests, responses, _ in
-            try await server.tso(requests: requests) { try await responses.send($0) }
+            try await server.tso(requests: requests) { response in
+                tsoRequests.increment()
+                tsoTimestamps.increment(by: Int(response.count))
+                try await responses.send(response)
+            }
         }
         handlers.bidiStreaming(api.regionHeartbeat) { requests, responses, _ in
             try await server.regionHeartbeat(requests: requests) { try await responses.send($0) }

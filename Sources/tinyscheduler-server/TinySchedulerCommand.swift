@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Operability
 import Scheduler
 import TinyKVConfig
 import TinyKVServer
@@ -34,6 +36,9 @@ struct TinySchedulerCommand: AsyncParsableCommand {
     @Option(name: [.customLong("log-level"), .customLong("log-level", withSingleDash: true), .customLong("L", withSingleDash: true)], help: "trace, debug, info, warn, error or fatal.")
     var logLevel: String?
 
+    @Option(name: [.customLong("status-addr"), .customLong("status-addr", withSingleDash: true)], help: "HTTP address (HOST:PORT) serving /metrics and /status; empty turns it off (default: off).")
+    var statusAddr: String?
+
     @Option(name: [.customLong("cacert"), .customLong("cacert", withSingleDash: true)], help: "CA certificate (PEM): require and verify client certificates (mutual TLS).")
     var cacert: String?
 
@@ -44,6 +49,7 @@ struct TinySchedulerCommand: AsyncParsableCommand {
     var key: String?
 
     func run() async throws {
+        var statusAddress = ""
         var settings = SchedulerConfig(dataDirectory: "default.tinyscheduler")
         var level = "info"
         var security = SecurityConfig()
@@ -54,6 +60,7 @@ struct TinySchedulerCommand: AsyncParsableCommand {
                 try settings.apply(file)
                 if let v = try file.string("log-level") { level = v }
                 try security.apply(file)
+                if let v = try file.string("status-addr") { statusAddress = v }
                 try file.rejectUnknownKeys()
             }
             if let cacert { security.caPath = cacert }
@@ -68,6 +75,7 @@ struct TinySchedulerCommand: AsyncParsableCommand {
         if let dataDir { settings.dataDirectory = dataDir }
         if let name { settings.name = name }
         if let logLevel { level = logLevel }
+        if let statusAddr { statusAddress = statusAddr }
         guard let logLevel = Logger.Level(tinyKVName: level) else {
             throw ValidationError("log level \"\(level)\" is not one of trace, debug, info, warn, error, fatal")
         }
@@ -79,11 +87,21 @@ struct TinySchedulerCommand: AsyncParsableCommand {
             handler.logLevel = logLevel
             return handler
         }
+        bootstrapServerMetrics()
         let logger = Logger(label: "tinyscheduler")
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
         let scheduler = try SchedulerServer(config: settings, logger: logger)
-        let server = try GRPCServer(address: address, handlers: SchedulerHandlers.make(scheduler).byPath, tls: tls)
+        let operability = ServerOperability(role: "scheduler", services: ["schedulerpb.Scheduler"])
+        var handlers = SchedulerHandlers.make(scheduler)
+        handlers.merge(operability.handlers)
+        let server = try GRPCServer(address: address, handlers: handlers.byPath, tls: tls)
         server.start()
+        // The state was loaded by SchedulerServer's initializer: ready to serve.
+        operability.health.setAll(.serving)
+        if !statusAddress.isEmpty {
+            let port = try Self.startStatusServer(operability, scheduler: scheduler, statusAddress: statusAddress, address: address, name: settings.name)
+            logger.info("status server listening", metadata: ["status-addr": "\(statusAddress)", "port": "\(port)"])
+        }
         logger.info("tinyscheduler-server serving", metadata: [
             "address": "\(address)", "name": "\(settings.name)", "cluster-id": "\(scheduler.clusterID)",
             "data-dir": "\(settings.dataDirectory)",
@@ -93,10 +111,42 @@ struct TinySchedulerCommand: AsyncParsableCommand {
         let signal = await SignalWaiter.waitForTermination()
         logger.info("received \(signal), shutting down")
         loop.cancel()
+        operability.beginShutdown()
         await server.shutdown(gracePeriod: .seconds(3))
+        operability.stop()
         scheduler.shutdown()
         await loop.value
         logger.info("tinyscheduler-server stopped")
+    }
+
+    /// `/metrics` (stores, regions, leaders, operators, TSO and RPC metrics) and `/status`.
+    static func startStatusServer(
+        _ operability: ServerOperability, scheduler: SchedulerServer, statusAddress: String, address: String, name: String
+    ) throws -> Int {
+        let stores = Gauge(label: "tinyscheduler_store_count")
+        let regions = Gauge(label: "tinyscheduler_region_count")
+        let operators = Gauge(label: "tinyscheduler_running_operators")
+        let bootstrapped = Gauge(label: "tinyscheduler_bootstrapped")
+        let clusterID = scheduler.clusterID
+        return try operability.startStatusServer(
+            address: statusAddress, grpcAddress: address,
+            refresh: {
+                let stats = scheduler.statistics
+                stores.record(stats.stores)
+                regions.record(stats.regions)
+                operators.record(stats.runningOperators)
+                bootstrapped.record(stats.bootstrapped ? 1 : 0)
+                for (store, count) in stats.leadersByStore {
+                    Gauge(label: "tinyscheduler_leader_count", dimensions: [("store", "\(store)")]).record(count)
+                }
+            },
+            details: {
+                let stats = scheduler.statistics
+                return [
+                    "name": name, "cluster_id": "\(clusterID)", "bootstrapped": stats.bootstrapped,
+                    "stores": stats.stores, "regions": stats.regions, "running_operators": stats.runningOperators,
+                ]
+            })
     }
 
     /// `http://HOST:PORT` (or `HOST:PORT`) as the `HOST:PORT` to listen on.

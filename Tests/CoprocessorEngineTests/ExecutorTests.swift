@@ -61,6 +61,16 @@ final class ExecutorTests: XCTestCase {
         XCTAssertEqual(try drain(TopNExecutor(child: RowsExecutor(many), items: [byValue], limit: 3)).map { $0[1] }, [.int(0), .int(1), .int(2)])
     }
 
+    /// `ORDER BY ... LIMIT 18446744073709551615` (MySQL's idiom for "all rows") reaches the store as
+    /// TopN.limit = UInt64.max: every row, sorted, and no arithmetic overflow.
+    func testTopNWithTheLargestLimit() throws {
+        let byValue = TopNExecutor.OrderItem(expression: try compile(PB.column(2, PB.double)), desc: false)
+        for limit in [UInt64.max, UInt64(Int.max), UInt64(Int.max / 2 + 1)] {
+            XCTAssertEqual(try drain(TopNExecutor(child: RowsExecutor(input), items: [byValue], limit: limit)).map { $0[2] },
+                           [.float(-1), .float(0), .float(0.5), .float(1.5), .float(2.5)])
+        }
+    }
+
     func testAggregationPartialLayout() throws {
         let funcs = try [PB.agg(.count, [PB.column(1, PB.longlong)]), PB.agg(.sum, [PB.column(1, PB.longlong)], PB.newDecimal),
                          PB.agg(.avg, [PB.column(2, PB.double)], PB.double), PB.agg(.max, [PB.column(1, PB.longlong)]),

@@ -92,6 +92,29 @@ final class RocksEngineTests: XCTestCase {
         XCTAssertEqual(try engine.get(.default, bytes("k")), bytes("new"))
     }
 
+    func testReadersOutliveCloseSafely() throws {
+        var engine: RocksEngine? = try RocksEngine(path: directory)
+        var batch = WriteBatch()
+        batch.put(.default, bytes("k"), bytes("v"))
+        try engine!.write(batch, sync: true)
+        var snapshot: (any KVReader)? = try engine!.snapshot()
+        var iterator: EngineIterator? = try engine!.makeIterator(.default, lowerBound: nil, upperBound: nil)
+        engine!.close()
+        XCTAssertThrowsError(try engine!.get(.default, bytes("k")))
+        XCTAssertThrowsError(try engine!.snapshot())
+        // The snapshot and the iterator opened before close still read the database.
+        XCTAssertEqual(try snapshot!.get(.default, bytes("k")), bytes("v"))
+        XCTAssertEqual(try snapshot!.scan(.default, from: [], limit: 10).count, 1)
+        iterator!.seekToFirst()
+        XCTAssertEqual(iterator!.key, bytes("k"))
+        engine = nil
+        snapshot = nil
+        iterator = nil
+        // The last reader gone, the database is released and can be opened again.
+        let reopened = try RocksEngine(path: directory)
+        XCTAssertEqual(try reopened.get(.default, bytes("k")), bytes("v"))
+    }
+
     func testDeleteRange() throws {
         let engine = try RocksEngine(path: directory)
         var batch = WriteBatch()

@@ -1,0 +1,320 @@
+import Foundation
+import Logging
+import Storage
+import TinyKVProto
+
+/// The apply thread: applies committed entries of every region to the kv engine.
+///
+/// Each round takes all queued tasks, applies them into ONE kv batch together with
+/// each touched region's `RaftApplyState` (so data and applied index are atomic),
+/// writes it without sync (the synced raft log is replayed from the applied index
+/// after a crash), then answers the proposals and reports applied indexes, membership
+/// changes and log truncations to the poller.
+final class ApplyWorker: @unchecked Sendable {
+    /// Apply-side state of one region.
+    private struct Delegate {
+        var region: Metapb.Region
+        var applyState: RaftServerpb.RaftApplyState
+        var pending: [Proposal] = []
+    }
+
+    private let kvEngine: any KVEngine
+    private let storeID: UInt64
+    private let logger: Logger
+    let inbox = Inbox<ApplyTask>()
+    private let report: @Sendable ([ApplyResult]) -> Void
+    private var delegates: [UInt64: Delegate] = [:]
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(kvEngine: any KVEngine, storeID: UInt64, logger: Logger, report: @escaping @Sendable ([ApplyResult]) -> Void) {
+        self.kvEngine = kvEngine
+        self.storeID = storeID
+        self.logger = logger
+        self.report = report
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "raftstore-apply"
+        thread.stackSize = 8 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Finishes queued tasks, then stops the thread.
+    func stop() {
+        inbox.close()
+        if thread != nil { finished.wait() }
+        thread = nil
+    }
+
+    private func run() {
+        while let tasks = inbox.drain(until: .distantFuture) {
+            var batch = WriteBatch()
+            var results: [UInt64: ApplyResult] = [:]
+            var order: [UInt64] = []
+            var answers: [(WriteCallback, Errorpb.Error?)] = []
+            func flush() {
+                do {
+                    if !batch.isEmpty {
+                        let started = ContinuousClock.now
+                        try kvEngine.write(batch, sync: false)
+                        RaftStoreMetrics.applyLatency.record(since: started)
+                    }
+                } catch {
+                    // A failed kv write cannot be retried safely out of order: stop serving.
+                    fatalError("raftstore: kv engine write failed: \(error)")
+                }
+                batch = WriteBatch()
+                let reported = order.compactMap { results[$0] }
+                results = [:]
+                order = []
+                if !reported.isEmpty { report(reported) }
+                for (callback, error) in answers { callback(error) }
+                answers = []
+            }
+            for task in tasks {
+                switch task {
+                case .apply(let regionID, let peerID, let entries, let proposals):
+                    guard var delegate = loadDelegate(regionID) else {
+                        for proposal in proposals { answers.append((proposal.callback, RegionErrors.regionNotFound(regionID))) }
+                        continue
+                    }
+                    delegate.pending.append(contentsOf: proposals)
+                    var result = results[regionID] ?? ApplyResult(regionID: regionID, appliedIndex: delegate.applyState.appliedIndex)
+                    if results[regionID] == nil { order.append(regionID) }
+                    var removed = false
+                    for entry in entries where entry.index > delegate.applyState.appliedIndex {
+                        let error = apply(entry, peerID: peerID, delegate: &delegate, batch: &batch, result: &result)
+                        answer(entry, error: error, delegate: &delegate, answers: &answers)
+                        delegate.applyState.appliedIndex = entry.index
+                        RaftStoreMetrics.appliedEntries.increment()
+                        if result.removedSelf { removed = true; break }
+                    }
+                    result.appliedIndex = delegate.applyState.appliedIndex
+                    results[regionID] = result
+                    if removed {
+                        // The region state was written as a tombstone; the poller destroys the peer.
+                        for proposal in delegate.pending { answers.append((proposal.callback, RegionErrors.regionNotFound(regionID))) }
+                        delegates[regionID] = nil
+                    } else {
+                        batch.put(.raft, Keys.applyStateKey(regionID), delegate.applyState.encode())
+                        delegates[regionID] = delegate
+                    }
+                case .installSnapshot(let data, let index, let term, let oldRegion, let done):
+                    flush()
+                    let regionID = data.region?.id ?? 0
+                    for proposal in delegates[regionID]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.staleCommand())) }
+                    do {
+                        try kvEngine.write(SnapshotBuilder.installBatch(data, index: index, term: term, oldRegion: oldRegion, reader: kvEngine), sync: true)
+                        delegates[regionID] = Delegate(
+                            region: data.region ?? Metapb.Region(),
+                            applyState: RaftServerpb.RaftApplyState(appliedIndex: index, truncatedState: RaftServerpb.RaftTruncatedState(index: index, term: term)))
+                        done.finish()
+                    } catch {
+                        done.finish(error)
+                    }
+                    flush()
+                case .destroy(let region, let done):
+                    flush()
+                    for proposal in delegates[region.id]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.regionNotFound(region.id))) }
+                    delegates[region.id] = nil
+                    var destroy = WriteBatch()
+                    do {
+                        if !region.peers.isEmpty { try RegionData.deleteAll(region, in: kvEngine, into: &destroy) }
+                        destroy.delete(.raft, Keys.applyStateKey(region.id))
+                        destroy.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .tombstone, region: region).encode())
+                        try kvEngine.write(destroy, sync: true)
+                        done.finish()
+                    } catch {
+                        done.finish(error)
+                    }
+                    flush()
+                }
+            }
+            flush()
+        }
+    }
+
+    private func loadDelegate(_ regionID: UInt64) -> Delegate? {
+        if let delegate = delegates[regionID] { return delegate }
+        do {
+            guard let stateBytes = try kvEngine.get(.raft, Keys.regionStateKey(regionID)) else { return nil }
+            let state = try RaftServerpb.RegionLocalState(decoding: stateBytes)
+            guard state.state != .tombstone, let region = state.region else { return nil }
+            let applyState = try kvEngine.get(.raft, Keys.applyStateKey(regionID))
+                .map { try RaftServerpb.RaftApplyState(decoding: $0) } ?? RaftServerpb.RaftApplyState()
+            return Delegate(region: region, applyState: applyState)
+        } catch {
+            logger.error("cannot load apply state", metadata: ["region": "\(regionID)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Answers the proposals at or before `entry`: the one at its index with its term
+    /// gets `error` (nil = success); any other one was superseded (stale command).
+    private func answer(_ entry: Eraftpb.Entry, error: Errorpb.Error?, delegate: inout Delegate,
+                        answers: inout [(WriteCallback, Errorpb.Error?)]) {
+        while let first = delegate.pending.first, first.index <= entry.index {
+            delegate.pending.removeFirst()
+            if first.index == entry.index && first.term == entry.term {
+                answers.append((first.callback, error))
+            } else {
+                answers.append((first.callback, RegionErrors.staleCommand()))
+            }
+        }
+    }
+
+    /// Applies one entry into `batch`; returns the error for its proposer, if any.
+    private func apply(_ entry: Eraftpb.Entry, peerID: UInt64, delegate: inout Delegate,
+                       batch: inout WriteBatch, result: inout ApplyResult) -> Errorpb.Error? {
+        if entry.data.isEmpty { return nil }  // a new leader's empty entry
+        do {
+            switch entry.entryType {
+            case .entryConfChange:
+                let change = try Eraftpb.ConfChange(decoding: entry.data)
+                let command = try RaftCmdpb.RaftCmdRequest(decoding: change.context)
+                return applyConfChange(change, command: command, peerID: peerID, delegate: &delegate, batch: &batch, result: &result)
+            default:
+                let command = try RaftCmdpb.RaftCmdRequest(decoding: entry.data)
+                if let admin = command.adminRequest {
+                    return applyAdmin(admin, command: command, delegate: &delegate, batch: &batch, result: &result)
+                }
+                return applyData(command, delegate: delegate, batch: &batch, result: &result)
+            }
+        } catch {
+            logger.error("undecodable raft command skipped", metadata: ["region": "\(delegate.region.id)", "index": "\(entry.index)", "error": "\(error)"])
+            return Errorpb.Error(message: "undecodable command: \(error)")
+        }
+    }
+
+    private func applyData(_ command: RaftCmdpb.RaftCmdRequest, delegate: Delegate, batch: inout WriteBatch,
+                           result: inout ApplyResult) -> Errorpb.Error? {
+        let region = delegate.region
+        if let error = RegionErrors.checkEpoch(command.header?.regionEpoch, region: region, admin: false) { return error }
+        // Check every key first: a command applies entirely or not at all.
+        for request in command.requests {
+            let (cf, key): (String, [UInt8]?) = switch request.cmdType {
+            case .put: (request.put?.cf ?? "", request.put?.key)
+            case .delete: (request.delete?.cf ?? "", request.delete?.key)
+            default: ("", nil)
+            }
+            if let key, !RegionData.contains(region, ColumnFamily.named(cf) ?? .default, key) {
+                return RegionRange.keyNotInRegion(RegionData.userKey(ColumnFamily.named(cf) ?? .default, key), region)
+            }
+        }
+        for request in command.requests {
+            switch request.cmdType {
+            case .put:
+                guard let put = request.put else { continue }
+                batch.put(ColumnFamily.named(put.cf) ?? .default, put.key, put.value)
+                result.sizeDiff += UInt64(put.key.count + put.value.count)
+            case .delete:
+                guard let delete = request.delete else { continue }
+                batch.delete(ColumnFamily.named(delete.cf) ?? .default, delete.key)
+            default:
+                continue  // Get/Snap are served by ReadIndex, not through the log
+            }
+        }
+        return nil
+    }
+
+    private func applyAdmin(_ admin: RaftCmdpb.AdminRequest, command: RaftCmdpb.RaftCmdRequest, delegate: inout Delegate,
+                            batch: inout WriteBatch, result: inout ApplyResult) -> Errorpb.Error? {
+        switch admin.cmdType {
+        case .compactLog:
+            guard let compact = admin.compactLog else { return nil }
+            let current = delegate.applyState.truncatedState ?? RaftServerpb.RaftTruncatedState()
+            // Stale or duplicate compactions are harmless: keep the newest truncation.
+            guard compact.compactIndex > current.index else { return nil }
+            let truncatedState = RaftServerpb.RaftTruncatedState(index: compact.compactIndex, term: compact.compactTerm)
+            delegate.applyState.truncatedState = truncatedState
+            result.truncatedState = truncatedState
+            return nil
+        case .split:
+            return applySplit(admin.split ?? RaftCmdpb.SplitRequest(), command: command, delegate: &delegate, batch: &batch, result: &result)
+        default:
+            return Errorpb.Error(message: "unsupported admin command \(admin.cmdType)")
+        }
+    }
+
+    /// Splits the region at `split.splitKey`: this region keeps `[start, splitKey)`, a new
+    /// region `[splitKey, end)` gets the requested id and one peer on each store of this
+    /// one; both get `version + 1`. Region states and the new region's initial apply state
+    /// go into the same batch as the data (the data itself stays where it is). If this
+    /// store already knows the new region (initialized from a snapshot, or tombstoned),
+    /// its state is left alone.
+    private func applySplit(_ split: RaftCmdpb.SplitRequest, command: RaftCmdpb.RaftCmdRequest, delegate: inout Delegate,
+                            batch: inout WriteBatch, result: inout ApplyResult) -> Errorpb.Error? {
+        var region = delegate.region
+        if let error = RegionErrors.checkEpoch(command.header?.regionEpoch, region: region, admin: true) { return error }
+        let key = split.splitKey
+        guard !key.isEmpty, key != region.startKey, RegionRange.contains(region, key) else {
+            return RegionRange.keyNotInRegion(key, region)
+        }
+        guard split.newPeerIds.count == region.peers.count, split.newRegionId != 0 else {
+            return Errorpb.Error(message: "split: \(split.newPeerIds.count) new peer ids for \(region.peers.count) peers")
+        }
+        var epoch = region.regionEpoch ?? Metapb.RegionEpoch()
+        epoch.version += 1
+        var newRegion = Metapb.Region(id: split.newRegionId, startKey: key, endKey: region.endKey, regionEpoch: epoch)
+        newRegion.peers = zip(region.peers, split.newPeerIds).map { Metapb.Peer(id: $1, storeId: $0.storeId) }
+        region.endKey = key
+        region.regionEpoch = epoch
+        delegate.region = region
+        result.region = region
+        batch.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .normal, region: region).encode())
+        var created = false
+        let existing = try? kvEngine.get(.raft, Keys.regionStateKey(newRegion.id)).map { try RaftServerpb.RegionLocalState(decoding: $0) }
+        if existing == nil || (existing?.state == .normal && (existing?.region?.peers.isEmpty ?? true)) {
+            batch.put(.raft, Keys.regionStateKey(newRegion.id), RaftServerpb.RegionLocalState(state: .normal, region: newRegion).encode())
+            let initial = RaftServerpb.RaftTruncatedState(index: Keys.raftInitLogIndex, term: Keys.raftInitLogTerm)
+            batch.put(.raft, Keys.applyStateKey(newRegion.id),
+                      RaftServerpb.RaftApplyState(appliedIndex: Keys.raftInitLogIndex, truncatedState: initial).encode())
+            created = true
+        }
+        result.splits.append(SplitResult(derived: region, new: newRegion, created: created))
+        logger.info("applied split", metadata: ["region": "\(region.id)", "new-region": "\(newRegion.id)",
+                                                "split-key": "\(key.map { String(format: "%02x", $0) }.joined())", "version": "\(epoch.version)", "created": "\(created)"])
+        return nil
+    }
+
+    private func applyConfChange(_ change: Eraftpb.ConfChange, command: RaftCmdpb.RaftCmdRequest, peerID: UInt64,
+                                 delegate: inout Delegate, batch: inout WriteBatch, result: inout ApplyResult) -> Errorpb.Error? {
+        var region = delegate.region
+        if let error = RegionErrors.checkEpoch(command.header?.regionEpoch, region: region, admin: true) {
+            result.confChanges.append(Eraftpb.ConfChange())  // tell Raft the change is over
+            return error
+        }
+        let peer = command.adminRequest?.changePeer?.peer ?? Metapb.Peer(id: change.nodeId)
+        let exists = region.peers.contains { $0.id == peer.id }
+        switch change.changeType {
+        case .addNode where !exists:
+            region.peers.append(peer)
+        case .removeNode where exists:
+            region.peers.removeAll { $0.id == peer.id }
+        default:
+            // Already applied (duplicate operator): nothing changes, but Raft still needs to hear of it.
+            result.confChanges.append(change)
+            return nil
+        }
+        var epoch = region.regionEpoch ?? Metapb.RegionEpoch()
+        epoch.confVer += 1
+        region.regionEpoch = epoch
+        delegate.region = region
+        result.region = region
+        result.confChanges.append(change)
+        if change.changeType == .removeNode && peer.id == peerID {
+            result.removedSelf = true
+            batch.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .tombstone, region: region).encode())
+        } else {
+            batch.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .normal, region: region).encode())
+        }
+        logger.info("applied conf change", metadata: ["region": "\(region.id)", "change": "\(change.changeType)", "peer": "\(peer.id)@\(peer.storeId)", "conf-ver": "\(epoch.confVer)"])
+        return nil
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// A multi-producer, single-consumer queue for a dedicated thread.
+///
+/// Producers (gRPC tasks, the other thread) push without blocking; the owner thread
+/// takes everything queued at once, which is what batches a round's work.
+final class Inbox<Element: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [Element] = []
+    private var closed = false
+
+    /// Queues `item`; returns false once the inbox is closed.
+    @discardableResult
+    func push(_ item: Element) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if closed { return false }
+        items.append(item)
+        if items.count == 1 { condition.signal() }
+        return true
+    }
+
+    func push(contentsOf newItems: [Element]) {
+        guard !newItems.isEmpty else { return }
+        condition.lock()
+        defer { condition.unlock() }
+        if closed { return }
+        items.append(contentsOf: newItems)
+        condition.signal()
+    }
+
+    /// Everything queued; waits until something arrives or `deadline` passes (then may be empty).
+    /// Returns nil once closed and drained.
+    func drain(until deadline: Date) -> [Element]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty && !closed {
+            // Linux's NSCondition overflows on `.distantFuture`: wait without a deadline then.
+            if deadline == .distantFuture {
+                condition.wait()
+            } else if !condition.wait(until: deadline) {
+                break
+            }
+        }
+        if items.isEmpty && closed { return nil }
+        let taken = items
+        items = []
+        return taken
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}

@@ -1,0 +1,94 @@
+import Raft
+import Storage
+import TinyKVProto
+
+/// The protobuf encoding of `ConfChange` for `EntryConfChange` entries (what TinyKV writes).
+struct ProtobufConfChangeCodec: ConfChangeCodec {
+    func encode(_ change: Eraftpb.ConfChange) -> [UInt8] { change.encode() }
+    func decode(_ data: [UInt8]) throws -> Eraftpb.ConfChange { try Eraftpb.ConfChange(decoding: data) }
+}
+
+/// A batch of reads waiting for one ReadIndex round trip.
+struct PendingRead {
+    var context: [UInt8]
+    var callbacks: [ReadCallback]
+    /// The read index once Raft confirmed leadership; serve when applied ≥ it.
+    var index: UInt64?
+    /// The tick the request was made at (to give up on reads Raft dropped).
+    var tick: UInt64
+}
+
+/// One region's replica on this store, as the poller thread sees it.
+final class Peer {
+    let regionID: UInt64
+    let meta: Metapb.Peer
+    let storage: PeerStorage
+    let raw: RawNode
+    /// The applied index the apply worker last reported.
+    var appliedIndex: UInt64
+    /// Proposals accepted by Raft and not yet handed to the apply worker.
+    var proposals: [Proposal] = []
+    /// Reads received this round (one ReadIndex for all of them).
+    var readsToSend: [ReadCallback] = []
+    var pendingReads: [PendingRead] = []
+    /// Known peers of the region by id (the region's members plus message senders).
+    var peerCache: [UInt64: Metapb.Peer] = [:]
+    /// Ticks since the last log GC check / region heartbeat.
+    var gcTicks = 0
+    var heartbeatTicks = 0
+    var splitCheckTicks = 0
+    /// Bytes written since the last split check (starts high so every region is checked once).
+    var sizeDiffHint: UInt64 = .max / 2
+    /// A split check or split proposal of this peer is under way.
+    var splitInFlight = false
+    /// The region's size as last measured by the split checker.
+    var approximateSize: UInt64 = 0
+
+    init(meta: Metapb.Peer, storage: PeerStorage, config: RaftStoreConfig) throws {
+        regionID = storage.regionID
+        self.meta = meta
+        self.storage = storage
+        appliedIndex = storage.appliedIndexAtStart
+        let raftConfig = RaftConfig(
+            id: meta.id, electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks,
+            applied: storage.appliedIndexAtStart, maxSizePerMsg: 1 << 20, maxInflightMsgs: 256,
+            preVote: true, checkQuorum: true, randomSeed: UInt64.random(in: 0...UInt64.max),
+            confChangeCodec: ProtobufConfChangeCodec())
+        raw = try RawNode(config: raftConfig, storage: storage)
+        refreshPeerCache()
+    }
+
+    var region: Metapb.Region { storage.region }
+    var isLeader: Bool { raw.softState.role == .leader }
+    var leaderID: UInt64 { raw.softState.leaderId }
+    var leaderPeer: Metapb.Peer? { leaderID == 0 ? nil : peerCache[leaderID] }
+
+    func refreshPeerCache() {
+        for peer in storage.region.peers { peerCache[peer.id] = peer }
+    }
+
+    /// The header of an admin command proposed by this peer.
+    func commandHeader() -> RaftCmdpb.RaftRequestHeader {
+        RaftCmdpb.RaftRequestHeader(regionId: regionID, peer: meta, regionEpoch: region.regionEpoch ?? Metapb.RegionEpoch())
+    }
+
+    /// Wraps a Raft message for the wire.
+    func wrap(_ message: Eraftpb.Message) -> RaftServerpb.RaftMessage? {
+        guard let to = peerCache[message.to] else { return nil }
+        return RaftServerpb.RaftMessage(regionId: regionID, fromPeer: meta, toPeer: to, message: message,
+                                        regionEpoch: region.regionEpoch ?? Metapb.RegionEpoch(),
+                                        startKey: region.startKey, endKey: region.endKey)
+    }
+
+    /// Answers every waiting request with `error` (the peer lost leadership or is gone).
+    func failPending(_ error: Errorpb.Error, includingProposals: Bool) {
+        for read in pendingReads { for callback in read.callbacks { callback(.failure(RegionError(error))) } }
+        for callback in readsToSend { callback(.failure(RegionError(error))) }
+        pendingReads = []
+        readsToSend = []
+        if includingProposals {
+            for proposal in proposals { proposal.callback(error) }
+            proposals = []
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Logging
+import SchedulerClient
+import Synchronization
+import TinyKVProto
+import Transport
+
+/// The gRPC ``RaftTransport``: one long-lived `TinyKv/Raft` client stream per
+/// destination store, addresses resolved through the scheduler (GetStore, cached),
+/// reconnection with exponential backoff, and `TinyKv/Snapshot` streams for snapshots.
+///
+/// Messages of a round are queued per store without blocking the raft thread; each
+/// store's sender task drains its queue onto the stream. A message that fails to go
+/// out is reported unreachable so Raft backs off that follower.
+public final class RaftClient: RaftTransport {
+    private let scheduler: any SchedulerAPI
+    private let logger: Logger
+    private let connections = Mutex<[UInt64: StoreConnection]>([:])
+
+    /// Chunk size of snapshot data on the `Snapshot` stream.
+    public static let snapshotChunkSize = 1 << 20
+
+    public init(scheduler: any SchedulerAPI, logger: Logger) {
+        self.scheduler = scheduler
+        self.logger = logger
+    }
+
+    public func send(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
+        var byStore: [UInt64: [RaftServerpb.RaftMessage]] = [:]
+        for message in messages {
+            byStore[message.toPeer?.storeId ?? 0, default: []].append(message)
+        }
+        for (storeID, messages) in byStore {
+            connection(to: storeID).enqueue(messages, feedback: feedback)
+        }
+    }
+
+    /// Stops every sender task and closes the channels.
+    public func close() {
+        let all = connections.withLock { current -> [StoreConnection] in
+            defer { current = [:] }
+            return Array(current.values)
+        }
+        for connection in all { connection.close() }
+    }
+
+    private func connection(to storeID: UInt64) -> StoreConnection {
+        connections.withLock { current in
+            if let existing = current[storeID] { return existing }
+            let created = StoreConnection(storeID: storeID, scheduler: scheduler, logger: logger)
+            current[storeID] = created
+            return created
+        }
+    }
+}
+
+/// The stream to one store and the task feeding it.
+final class StoreConnection: Sendable {
+    private typealias Item = (RaftServerpb.RaftMessage, TransportFeedback)
+    let storeID: UInt64
+    private let scheduler: any SchedulerAPI
+    private let logger: Logger
+    private let queue: AsyncStream<Item>
+    private let input: AsyncStream<Item>.Continuation
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let channel = Mutex<GRPCChannel?>(nil)
+
+    init(storeID: UInt64, scheduler: any SchedulerAPI, logger: Logger) {
+        self.storeID = storeID
+        self.scheduler = scheduler
+        self.logger = logger
+        // Raft retransmits: when a store is down, old messages are worth nothing.
+        (queue, input) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(8192))
+        let started = Task<Void, Never> { [weak self] in await self?.run() }
+        task.withLock { $0 = started }
+    }
+
+    func enqueue(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
+        for message in messages {
+            if message.message?.msgType == .msgSnapshot {
+                Task { await self.sendSnapshot(message, feedback: feedback) }
+            } else {
+                input.yield((message, feedback))
+            }
+        }
+    }
+
+    func close() {
+        input.finish()
+        task.withLock { $0?.cancel() }
+        channel.withLock { $0?.close(); $0 = nil }
+    }
+
+    /// The channel to the store, resolving its address through the scheduler when needed.
+    private func connect() async throws -> GRPCChannel {
+        if let existing = channel.withLock({ $0 }) { return existing }
+        let store = try await scheduler.getStore(storeID)
+        guard !store.address.isEmpty else { throw GRPCStatus(code: .unavailable, message: "store \(storeID) has no address") }
+        return channel.withLock { current in
+            if let existing = current { return existing }
+            let created = GRPCChannel(target: store.address)
+            current = created
+            return created
+        }
+    }
+
+    /// Forgets the channel and the cached address (the store may have moved).
+    private func disconnect() {
+        channel.withLock { $0?.close(); $0 = nil }
+        scheduler.invalidateStore(storeID)
+    }
+
+    private func run() async {
+        var iterator = queue.makeAsyncIterator()
+        var backoff: Duration = .milliseconds(50)
+        var carry: Item?
+        while !Task.isCancelled {
+            var call: ClientStreamingCall?
+            do {
+                let channel = try await connect()
+                let stream = try channel.clientStreaming(method: Tinykvpb.TinyKv.raft.path)
+                call = stream
+                while true {
+                    let next: Item?
+                    if let queued = carry { next = queued; carry = nil } else { next = await iterator.next() }
+                    guard let (message, feedback) = next else {
+                        _ = try? await stream.finish()
+                        return
+                    }
+                    do {
+                        try await stream.send(message.encode())
+                    } catch {
+                        feedback.unreachable(message)
+                        throw error
+                    }
+                    backoff = .milliseconds(50)
+                }
+            } catch {
+                call?.cancel()
+                logger.debug("raft stream to store failed", metadata: ["store": "\(storeID)", "error": "\(error)"])
+                disconnect()
+                // Report (and drop) what queued up meanwhile so Raft probes again later.
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(1))
+            }
+        }
+    }
+
+    /// Sends a snapshot on its own `Snapshot` stream: the message (with the data moved out)
+    /// first, then the data in chunks.
+    private func sendSnapshot(_ message: RaftServerpb.RaftMessage, feedback: TransportFeedback) async {
+        do {
+            let channel = try await connect()
+            let call = try channel.clientStreaming(method: Tinykvpb.TinyKv.snapshot.path, timeout: .seconds(600))
+            var header = message
+            let data = message.message?.snapshot?.data ?? []
+            header.message?.snapshot?.data = []
+            try await call.send(RaftServerpb.SnapshotChunk(message: header).encode())
+            var offset = 0
+            while offset < data.count {
+                let end = min(data.count, offset + RaftClient.snapshotChunkSize)
+                try await call.send(RaftServerpb.SnapshotChunk(data: Array(data[offset..<end])).encode())
+                offset = end
+            }
+            _ = try await call.finish()
+            feedback.snapshotFinished(message, true)
+        } catch {
+            logger.warning("sending snapshot failed", metadata: ["store": "\(storeID)", "region": "\(message.regionId)", "error": "\(error)"])
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
+        }
+    }
+}

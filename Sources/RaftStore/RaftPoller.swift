@@ -1,0 +1,730 @@
+import Foundation
+import Logging
+import Raft
+import Storage
+import TinyKVProto
+
+/// The raft thread: drives every peer of the store (no thread per region).
+///
+/// Each round: take everything queued in the inbox (messages from other stores,
+/// proposals, reads, apply results, scheduler commands), tick all peers when the base
+/// tick is due, then for every peer with a Ready collect its entries and hard state
+/// into ONE raft-engine batch, write it with one fsync (group commit across regions),
+/// then send all messages, hand committed entries to the apply worker, and advance.
+final class RaftPoller: @unchecked Sendable {
+    let storeID: UInt64
+    let config: RaftStoreConfig
+    private let raftEngine: any KVEngine
+    private let kvEngine: any KVEngine
+    private let applier: ApplyWorker
+    private let transport: any RaftTransport
+    private let logger: Logger
+    let inbox = Inbox<PollerMessage>()
+    /// Receives region heartbeats of leaders (sent to the scheduler by the node).
+    private let regionHeartbeat: @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void
+    /// Approximate data size of a region, for heartbeats.
+    private let regionSize: @Sendable (Metapb.Region) -> UInt64
+    /// Asks the scheduler for a new region id and peer ids (a split).
+    private let askSplit: @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse
+    /// Split checks scan regions off the raft thread, one at a time.
+    private let splitCheckQueue = DispatchQueue(label: "raftstore-split-check")
+
+    private(set) var peers: [UInt64: Peer] = [:]
+    /// Peers to look at for a Ready this round.
+    private var dirty = Set<UInt64>()
+    /// Raft-engine writes produced outside Ready handling (log truncation), written with the next round.
+    private var pendingRaftBatch = WriteBatch()
+    private(set) var tickCount: UInt64 = 0
+    private var readSequence: UInt64 = 0
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+    private var feedback: TransportFeedback!
+    /// Published for store heartbeats (read from other threads).
+    let stats = Stats()
+
+    final class Stats: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _regionCount = 0
+        var regionCount: Int {
+            get { lock.withLock { _regionCount } }
+            set { lock.withLock { _regionCount = newValue } }
+        }
+    }
+
+    init(storeID: UInt64, config: RaftStoreConfig, raftEngine: any KVEngine, kvEngine: any KVEngine,
+         transport: any RaftTransport, logger: Logger,
+         regionHeartbeat: @escaping @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void,
+         regionSize: @escaping @Sendable (Metapb.Region) -> UInt64,
+         askSplit: @escaping @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse) {
+        self.storeID = storeID
+        self.config = config
+        self.raftEngine = raftEngine
+        self.kvEngine = kvEngine
+        self.transport = transport
+        self.logger = logger
+        self.regionHeartbeat = regionHeartbeat
+        self.regionSize = regionSize
+        self.askSplit = askSplit
+        let inbox = self.inbox
+        applier = ApplyWorker(kvEngine: kvEngine, storeID: storeID, logger: logger) { results in
+            inbox.push(.applied(results))
+        }
+        feedback = TransportFeedback(
+            unreachable: { message in
+                inbox.push(.unreachable(regionID: message.regionId, peerID: message.toPeer?.id ?? 0))
+            },
+            snapshotFinished: { message, success in
+                inbox.push(.snapshotStatus(regionID: message.regionId, peerID: message.toPeer?.id ?? 0, success: success))
+            })
+    }
+
+    // MARK: - Lifecycle
+
+    /// Loads every live peer from its `RegionLocalState`, then starts the apply and raft threads.
+    func start() throws {
+        let iterator = try kvEngine.makeIterator(.raft, lowerBound: Keys.regionMetaRange.start, upperBound: Keys.regionMetaRange.end)
+        iterator.seekToFirst()
+        var states: [RaftServerpb.RegionLocalState] = []
+        while iterator.isValid {
+            if Keys.regionID(fromStateKey: iterator.key) != nil {
+                states.append(try RaftServerpb.RegionLocalState(decoding: iterator.value))
+            }
+            iterator.next()
+        }
+        try iterator.checkError()
+        for state in states where state.state == .normal {
+            guard let region = state.region, let meta = region.peers.first(where: { $0.storeId == storeID }) else { continue }
+            let peer = try Peer(meta: meta, storage: PeerStorage(region: region, raftEngine: raftEngine, kvEngine: kvEngine), config: config)
+            peers[region.id] = peer
+            dirty.insert(region.id)
+        }
+        stats.regionCount = peers.count
+        logger.info("raft store loaded peers", metadata: ["store": "\(storeID)", "peers": "\(peers.count)"])
+        applier.start()
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "raftstore-poller"
+        thread.stackSize = 8 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Stops the raft thread, then the apply thread (which finishes its queue).
+    func stop() {
+        inbox.close()
+        if thread != nil { finished.wait() }
+        thread = nil
+        applier.stop()
+    }
+
+    private func run() {
+        let tickInterval = Double(config.baseTickInterval.components.seconds)
+            + Double(config.baseTickInterval.components.attoseconds) / 1e18
+        var nextTick = Date().addingTimeInterval(tickInterval)
+        while let messages = inbox.drain(until: nextTick) {
+            for message in messages { handle(message) }
+            if Date() >= nextTick {
+                tick()
+                nextTick = Date().addingTimeInterval(tickInterval)
+            }
+            sendReadIndexes()
+            handleReadies()
+        }
+        for peer in peers.values { peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true) }
+    }
+
+    // MARK: - Inbox
+
+    private func handle(_ message: PollerMessage) {
+        switch message {
+        case .raftMessage(let message): onRaftMessage(message)
+        case .propose(let command, let callback): propose(command, callback)
+        case .read(let context, let callback): read(context, callback)
+        case .applied(let results): onApplied(results)
+        case .snapshotStatus(let regionID, let peerID, let success):
+            peers[regionID]?.raw.reportSnapshot(peerID, success: success)
+            dirty.insert(regionID)
+        case .unreachable(let regionID, let peerID):
+            peers[regionID]?.raw.reportUnreachable(peerID)
+        case .schedulerCommand(let command): onSchedulerCommand(command)
+        case .inspect(let body): body(self)
+        case .split(let regionID, let key, let callback): manualSplit(regionID: regionID, key: key, callback)
+        case .splitChecked(let regionID, let version, let size, let splitKey):
+            onSplitChecked(regionID: regionID, version: version, size: size, splitKey: splitKey)
+        case .proposeSplit(let regionID, let epoch, let key, let ids, let callback):
+            proposeSplit(regionID: regionID, epoch: epoch, key: key, ids: ids, callback)
+        }
+    }
+
+    private func onRaftMessage(_ message: RaftServerpb.RaftMessage) {
+        if message.isTombstone {
+            onTombstone(message)
+            return
+        }
+        guard let to = message.toPeer, to.storeId == storeID, let raftMessage = message.message else {
+            logger.debug("dropping raft message for another store", metadata: ["region": "\(message.regionId)"])
+            return
+        }
+        if peers[message.regionId] == nil && !maybeCreatePeer(message) { return }
+        guard let peer = peers[message.regionId] else { return }
+        if to.id != peer.meta.id {
+            // A newer peer id means this one was removed and the store re-added: the stale
+            // peer must be destroyed first (GC of stale peers, issue 7). Until then, drop.
+            logger.debug("raft message for another peer id", metadata: ["region": "\(peer.regionID)", "to": "\(to.id)", "have": "\(peer.meta.id)"])
+            if to.id > peer.meta.id && !peer.storage.isInitialized { destroy(peer) }
+            return
+        }
+        if let from = message.fromPeer, isStale(from, epoch: message.regionEpoch, for: peer) {
+            // A peer removed from the region (it missed its removal, e.g. while down):
+            // tell it so it destroys itself instead of campaigning forever.
+            let reply = RaftServerpb.RaftMessage(regionId: peer.regionID, fromPeer: peer.meta, toPeer: from,
+                                                 regionEpoch: peer.region.regionEpoch, isTombstone: true)
+            transport.send([reply], feedback: feedback)
+            return
+        }
+        if raftMessage.msgType == .msgSnapshot, let data = raftMessage.snapshot?.data,
+           let region = (try? RaftServerpb.RaftSnapshotData(decoding: data))?.region,
+           let overlapped = overlapsLocalRegion(start: region.startKey, end: region.endKey, excluding: region.id) {
+            // A snapshot must not cover another local region (e.g. the parent of a split not applied here yet).
+            logger.info("snapshot overlaps a local region; dropped", metadata: ["region": "\(region.id)", "local": "\(overlapped.id)"])
+            return
+        }
+        if let from = message.fromPeer { peer.peerCache[from.id] = from }
+        do {
+            try peer.raw.step(raftMessage)
+        } catch {
+            logger.trace("step failed", metadata: ["region": "\(peer.regionID)", "error": "\(error)"])
+        }
+        dirty.insert(peer.regionID)
+    }
+
+    /// Whether `from` is no longer a member: absent from our region, whose membership is newer.
+    private func isStale(_ from: Metapb.Peer, epoch: Metapb.RegionEpoch?, for peer: Peer) -> Bool {
+        guard peer.storage.isInitialized, !peer.region.peers.contains(where: { $0.id == from.id }) else { return false }
+        return (epoch?.confVer ?? 0) < (peer.region.regionEpoch?.confVer ?? 0)
+    }
+
+    /// A member told us our peer was removed from the region (with a newer membership).
+    private func onTombstone(_ message: RaftServerpb.RaftMessage) {
+        guard let to = message.toPeer, let peer = peers[message.regionId], peer.meta.id == to.id else { return }
+        let theirs = message.regionEpoch?.confVer ?? 0, ours = peer.region.regionEpoch?.confVer ?? 0
+        guard theirs > ours else { return }
+        logger.info("peer is stale (removed from the region); destroying it", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)"])
+        destroy(peer)
+    }
+
+    /// Creates an uninitialized peer for a region this store doesn't have yet, when a
+    /// leader addresses it (it catches up by snapshot). Not for tombstoned peers.
+    private func maybeCreatePeer(_ message: RaftServerpb.RaftMessage) -> Bool {
+        guard let to = message.toPeer, let type = message.message?.msgType,
+              type == .msgAppend || type == .msgHeartbeat || type == .msgSnapshot else { return false }
+        do {
+            if let bytes = try kvEngine.get(.raft, Keys.regionStateKey(message.regionId)) {
+                let state = try RaftServerpb.RegionLocalState(decoding: bytes)
+                let localEpoch = state.region?.regionEpoch ?? Metapb.RegionEpoch()
+                let messageEpoch = message.regionEpoch ?? Metapb.RegionEpoch()
+                let localPeerID = state.region?.peers.first { $0.storeId == storeID }?.id ?? 0
+                if state.state == .tombstone && (messageEpoch.confVer <= localEpoch.confVer || to.id <= localPeerID) {
+                    logger.debug("message for a tombstoned peer dropped", metadata: ["region": "\(message.regionId)"])
+                    return false
+                }
+            }
+            if let overlapped = overlapsLocalRegion(start: message.startKey, end: message.endKey, excluding: message.regionId) {
+                // Typically the new region of a split this store has not applied yet: the
+                // peer is created by the split itself (TinyKV/TiKV drop such messages too).
+                logger.debug("message overlaps a local region; dropped", metadata: ["region": "\(message.regionId)", "local": "\(overlapped.id)"])
+                return false
+            }
+            let storage = try PeerStorage(region: Metapb.Region(id: message.regionId), raftEngine: raftEngine, kvEngine: kvEngine)
+            let peer = try Peer(meta: to, storage: storage, config: config)
+            if let from = message.fromPeer { peer.peerCache[from.id] = from }
+            peers[message.regionId] = peer
+            stats.regionCount = peers.count
+            logger.info("created peer from raft message", metadata: ["region": "\(message.regionId)", "peer": "\(to.id)"])
+            return true
+        } catch {
+            logger.error("cannot create peer", metadata: ["region": "\(message.regionId)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// The peer serving `regionID` on this store, or the region error to return.
+    private func route(regionID: UInt64, peer requested: Metapb.Peer?) -> Result<Peer, RegionError> {
+        var id = regionID
+        if id == 0, peers.count == 1, let only = peers.keys.first { id = only }  // single-region convenience
+        guard let peer = peers[id], peer.storage.isInitialized else { return .failure(RegionError(RegionErrors.regionNotFound(regionID))) }
+        if let requested, requested.storeId != 0, requested.storeId != storeID {
+            return .failure(RegionError(RegionErrors.storeNotMatch(requested: requested.storeId, actual: storeID)))
+        }
+        guard peer.isLeader else { return .failure(RegionError(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer))) }
+        return .success(peer)
+    }
+
+    private func propose(_ command: RaftCmdpb.RaftCmdRequest, _ callback: @escaping WriteCallback) {
+        let header = command.header ?? RaftCmdpb.RaftRequestHeader()
+        let peer: Peer
+        switch route(regionID: header.regionId, peer: header.peer) {
+        case .failure(let error): return callback(error.error)
+        case .success(let found): peer = found
+        }
+        let admin = command.adminRequest != nil
+        if let error = RegionErrors.checkEpoch(header.regionEpoch, region: peer.region, admin: admin) {
+            return callback(epochNotMatch(error, peer))
+        }
+        for request in command.requests {
+            let (cfName, key) = request.cmdType == .put ? (request.put?.cf, request.put?.key) : (request.delete?.cf, request.delete?.key)
+            let cf = ColumnFamily.named(cfName ?? "") ?? .default
+            if let key, !RegionData.contains(peer.region, cf, key) {
+                return callback(RegionRange.keyNotInRegion(RegionData.userKey(cf, key), peer.region))
+            }
+        }
+        var command = command
+        command.header?.regionId = peer.regionID
+        do {
+            try peer.raw.propose(data: command.encode())
+        } catch {
+            return callback(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer))
+        }
+        peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, callback: callback))
+        RaftStoreMetrics.proposals.increment()
+        dirty.insert(peer.regionID)
+    }
+
+    private func read(_ context: Kvrpcpb.Context, _ callback: @escaping ReadCallback) {
+        let peer: Peer
+        switch route(regionID: context.regionId, peer: context.peer) {
+        case .failure(let error): return callback(.failure(error))
+        case .success(let found): peer = found
+        }
+        if let error = RegionErrors.checkEpoch(context.regionEpoch, region: peer.region, admin: false) {
+            return callback(.failure(RegionError(epochNotMatch(error, peer))))
+        }
+        peer.readsToSend.append(callback)
+    }
+
+    /// One ReadIndex request per peer per round, for all the reads it received.
+    private func sendReadIndexes() {
+        for peer in peers.values where !peer.readsToSend.isEmpty {
+            readSequence += 1
+            var context: [UInt8] = []
+            Keys.appendBigEndian(readSequence, to: &context)
+            peer.raw.readIndex(context: context)
+            RaftStoreMetrics.readIndexRequests.increment()
+            peer.pendingReads.append(PendingRead(context: context, callbacks: peer.readsToSend, index: nil, tick: tickCount))
+            peer.readsToSend = []
+            dirty.insert(peer.regionID)
+        }
+    }
+
+    private func serveReads(_ peer: Peer) {
+        guard let first = peer.pendingReads.first, let index = first.index, index <= peer.appliedIndex else { return }
+        let snapshot: any KVReader
+        do {
+            snapshot = try kvEngine.snapshot()
+        } catch {
+            return peer.failPending(Errorpb.Error(message: "snapshot failed: \(error)"), includingProposals: false)
+        }
+        let reader = RegionReader(inner: snapshot, region: peer.region)
+        while let read = peer.pendingReads.first, let index = read.index, index <= peer.appliedIndex {
+            peer.pendingReads.removeFirst()
+            for callback in read.callbacks { callback(.success(reader)) }
+        }
+    }
+
+    private func onApplied(_ results: [ApplyResult]) {
+        for result in results {
+            guard let peer = peers[result.regionID] else { continue }
+            peer.appliedIndex = max(peer.appliedIndex, result.appliedIndex)
+            if let region = result.region {
+                peer.storage.region = region
+                peer.refreshPeerCache()
+            }
+            for change in result.confChanges {
+                do { try peer.raw.applyConfChange(change) } catch {
+                    logger.error("applyConfChange failed", metadata: ["region": "\(peer.regionID)", "error": "\(error)"])
+                }
+            }
+            if let truncated = result.truncatedState {
+                peer.storage.compact(to: truncated, into: &pendingRaftBatch)
+            }
+            peer.sizeDiffHint = peer.sizeDiffHint &+ result.sizeDiff
+            for split in result.splits { onSplit(parent: peer, split) }
+            if result.removedSelf {
+                destroy(peer)
+                continue
+            }
+            if result.region != nil && peer.isLeader { sendRegionHeartbeat(peer) }
+            serveReads(peer)
+            dirty.insert(peer.regionID)
+        }
+    }
+
+    /// Removes a peer from this store: its log goes now, its data through the apply worker,
+    /// and a tombstone `RegionLocalState` stays so late messages don't resurrect it.
+    private func destroy(_ peer: Peer) {
+        logger.info("destroying peer", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)"])
+        peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true)
+        peer.storage.clear(into: &pendingRaftBatch)
+        peers[peer.regionID] = nil
+        dirty.remove(peer.regionID)
+        stats.regionCount = peers.count
+        if peer.storage.isInitialized {
+            applier.inbox.push(.destroy(region: peer.region, done: Completion()))
+        }
+    }
+
+    private func onSchedulerCommand(_ command: Schedulerpb.RegionHeartbeatResponse) {
+        guard let peer = peers[command.regionId], peer.isLeader else { return }
+        if let change = command.changePeer, let target = change.peer {
+            let exists = peer.region.peers.contains { $0.id == target.id }
+            if (change.changeType == .addNode && exists) || (change.changeType == .removeNode && !exists) { return }
+            if change.changeType == .removeNode && target.id == peer.meta.id {
+                // Never remove the leader itself: hand leadership over; the scheduler retries.
+                if let other = peer.region.peers.first(where: { $0.id != peer.meta.id }) {
+                    peer.raw.transferLeader(to: other.id)
+                    dirty.insert(peer.regionID)
+                }
+                return
+            }
+            peer.peerCache[target.id] = target
+            var admin = RaftCmdpb.AdminRequest(cmdType: .changePeer)
+            admin.changePeer = RaftCmdpb.ChangePeerRequest(changeType: change.changeType, peer: target)
+            var request = RaftCmdpb.RaftCmdRequest(header: peer.commandHeader())
+            request.adminRequest = admin
+            let confChange = Eraftpb.ConfChange(changeType: change.changeType, nodeId: target.id, context: request.encode())
+            do {
+                try peer.raw.proposeConfChange(confChange)
+                logger.info("proposed conf change", metadata: ["region": "\(peer.regionID)", "change": "\(change.changeType)", "peer": "\(target.id)@\(target.storeId)"])
+            } catch {
+                logger.debug("conf change not proposed", metadata: ["region": "\(peer.regionID)", "error": "\(error)"])
+            }
+            dirty.insert(peer.regionID)
+        } else if let transfer = command.transferLeader, let target = transfer.peer, target.id != peer.meta.id {
+            peer.peerCache[target.id] = target
+            peer.raw.transferLeader(to: target.id)
+            dirty.insert(peer.regionID)
+        }
+    }
+
+    // MARK: - Ticks
+
+    private func tick() {
+        tickCount += 1
+        let gcTicks = config.ticks(config.logGCTickInterval)
+        let heartbeatTicks = config.ticks(config.schedulerHeartbeatTickInterval)
+        let splitCheckTicks = config.ticks(config.splitCheckTickInterval)
+        // Reads that Raft dropped (no leader, leadership lost) are failed so clients retry.
+        let readTimeout = UInt64(config.electionTicks * 2)
+        for peer in peers.values {
+            peer.raw.tick()
+            dirty.insert(peer.regionID)
+            if let first = peer.pendingReads.first, first.index == nil, tickCount - first.tick > readTimeout {
+                peer.failPending(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer), includingProposals: false)
+            }
+            guard peer.isLeader else { continue }
+            peer.gcTicks += 1
+            if peer.gcTicks >= gcTicks {
+                peer.gcTicks = 0
+                maybeCompactLog(peer)
+            }
+            peer.splitCheckTicks += 1
+            if peer.splitCheckTicks >= splitCheckTicks {
+                peer.splitCheckTicks = 0
+                maybeCheckSplit(peer)
+            }
+            peer.heartbeatTicks += 1
+            if peer.heartbeatTicks >= heartbeatTicks {
+                peer.heartbeatTicks = 0
+                sendRegionHeartbeat(peer)
+            }
+        }
+    }
+
+    /// Proposes `CompactLog` up to the applied index once enough applied entries piled up
+    /// (like TinyKV: followers further behind catch up by snapshot).
+    private func maybeCompactLog(_ peer: Peer) {
+        let first = (try? peer.storage.firstIndex()) ?? 0
+        let applied = peer.appliedIndex
+        guard applied > first, applied - first >= config.logGCCountLimit,
+              let term = try? peer.storage.term(applied) else { return }
+        var admin = RaftCmdpb.AdminRequest(cmdType: .compactLog)
+        admin.compactLog = RaftCmdpb.CompactLogRequest(compactIndex: applied, compactTerm: term)
+        var request = RaftCmdpb.RaftCmdRequest(header: peer.commandHeader())
+        request.adminRequest = admin
+        try? peer.raw.propose(data: request.encode())
+        dirty.insert(peer.regionID)
+    }
+
+    private func sendRegionHeartbeat(_ peer: Peer) {
+        var request = Schedulerpb.RegionHeartbeatRequest(region: peer.region, leader: peer.meta)
+        let status = peer.raw.status()
+        let truncatedIndex = (try? peer.storage.firstIndex()) ?? 1
+        request.pendingPeers = status.progress.compactMap { id, progress in
+            id != peer.meta.id && progress.match < truncatedIndex ? peer.peerCache[id] : nil
+        }
+        request.approximateSize = max(regionSize(peer.region), peer.approximateSize)
+        regionHeartbeat(request)
+    }
+
+    // MARK: - Split
+
+    /// `error` (an epoch mismatch) with the regions a client needs to re-route: this one and
+    /// the local regions split off it with the same version (TiKV adds the new regions too).
+    private func epochNotMatch(_ error: Errorpb.Error, _ peer: Peer) -> Errorpb.Error {
+        guard var epochError = error.epochNotMatch else { return error }
+        let version = peer.region.regionEpoch?.version ?? 0
+        for other in peers.values where other.regionID != peer.regionID && other.storage.isInitialized
+            && other.region.regionEpoch?.version == version && other.region.startKey == peer.region.endKey && !peer.region.endKey.isEmpty {
+            epochError.currentRegions.append(other.region)
+        }
+        var error = error
+        error.epochNotMatch = epochError
+        return error
+    }
+
+    /// Whether `[start, end)` overlaps an initialized region of this store other than `regionID`.
+    private func overlapsLocalRegion(start: [UInt8], end: [UInt8], excluding regionID: UInt64) -> Metapb.Region? {
+        for other in peers.values where other.regionID != regionID && other.storage.isInitialized {
+            let region = other.region
+            let beforeTheirEnd = region.endKey.isEmpty || start.lexicographicallyPrecedes(region.endKey)
+            let afterTheirStart = end.isEmpty || region.startKey.lexicographicallyPrecedes(end)
+            if beforeTheirEnd && afterTheirStart { return region }
+        }
+        return nil
+    }
+
+    /// After a split was applied: the parent keeps its new range; the new region's peer on
+    /// this store starts (replacing an uninitialized one created by an early message) and,
+    /// if the parent leads, campaigns at once so the new region has a leader immediately.
+    private func onSplit(parent: Peer, _ split: SplitResult) {
+        parent.sizeDiffHint = .max / 2  // check both halves again
+        guard split.created, let meta = split.new.peers.first(where: { $0.storeId == storeID }) else {
+            logger.info("split: new region already known on this store", metadata: ["region": "\(split.new.id)"])
+            return
+        }
+        if let existing = peers[split.new.id] {
+            if existing.storage.isInitialized { return }
+            existing.failPending(RegionErrors.regionNotFound(split.new.id), includingProposals: true)
+            peers[split.new.id] = nil
+        }
+        do {
+            let storage = try PeerStorage(region: split.new, raftEngine: raftEngine, kvEngine: kvEngine)
+            let peer = try Peer(meta: meta, storage: storage, config: config)
+            peer.approximateSize = parent.approximateSize / 2
+            parent.approximateSize /= 2
+            peers[split.new.id] = peer
+            stats.regionCount = peers.count
+            if parent.isLeader { peer.raw.campaign() }
+            dirty.insert(split.new.id)
+        } catch {
+            logger.error("cannot create the peer of a split region", metadata: ["region": "\(split.new.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Starts a background size check of a leader's region if enough was written since the last one.
+    private func maybeCheckSplit(_ peer: Peer) {
+        let threshold = max(1, config.regionSplitSize / 16)
+        guard !peer.splitInFlight, peer.sizeDiffHint >= threshold, peer.storage.isInitialized else { return }
+        peer.splitInFlight = true
+        peer.sizeDiffHint = 0
+        let region = peer.region, engine = kvEngine, inbox = inbox
+        let maxSize = config.regionMaxSize, splitSize = config.regionSplitSize
+        splitCheckQueue.async { [logger] in
+            var size: UInt64 = 0
+            var splitKey: [UInt8]?
+            do {
+                (size, splitKey) = try RegionData.splitCheck(region, in: try engine.snapshot(), maxSize: maxSize, splitSize: splitSize)
+            } catch {
+                logger.warning("split check failed", metadata: ["region": "\(region.id)", "error": "\(error)"])
+            }
+            inbox.push(.splitChecked(regionID: region.id, version: region.regionEpoch?.version ?? 0, size: size, splitKey: splitKey))
+        }
+    }
+
+    private func onSplitChecked(regionID: UInt64, version: UInt64, size: UInt64, splitKey: [UInt8]?) {
+        guard let peer = peers[regionID] else { return }
+        peer.approximateSize = size
+        guard let splitKey, peer.isLeader, peer.region.regionEpoch?.version == version else {
+            peer.splitInFlight = false
+            return
+        }
+        logger.info("region too large; splitting", metadata: ["region": "\(regionID)", "size": "\(size)"])
+        let inbox = inbox
+        startSplit(peer, key: splitKey) { error in
+            if let error { Self.logSplitFailure(regionID, error) }
+            inbox.push(.inspect { poller in poller.peers[regionID]?.splitInFlight = false })
+        }
+    }
+
+    private static func logSplitFailure(_ regionID: UInt64, _ error: Errorpb.Error) {
+        Logger(label: "raftstore").debug("split not done", metadata: ["region": "\(regionID)", "error": "\(error.message)"])
+    }
+
+    /// A split asked for by a client or test: the leader splits at `key`.
+    private func manualSplit(regionID: UInt64, key: [UInt8], _ callback: @escaping WriteCallback) {
+        switch route(regionID: regionID, peer: nil) {
+        case .failure(let error): callback(error.error)
+        case .success(let peer):
+            guard key != peer.region.startKey, RegionRange.contains(peer.region, key) else {
+                return callback(RegionRange.keyNotInRegion(key, peer.region))
+            }
+            startSplit(peer, key: key, callback)
+        }
+    }
+
+    /// Asks the scheduler for ids (off the raft thread), then proposes the split.
+    private func startSplit(_ peer: Peer, key: [UInt8], _ callback: @escaping WriteCallback) {
+        let region = peer.region, ask = askSplit, inbox = inbox
+        Task {
+            do {
+                let ids = try await ask(region)
+                let accepted = inbox.push(.proposeSplit(regionID: region.id, epoch: region.regionEpoch ?? Metapb.RegionEpoch(),
+                                                        key: key, ids: ids, callback))
+                if !accepted { callback(RegionErrors.regionNotFound(region.id)) }
+            } catch {
+                callback(Errorpb.Error(message: "ask split failed: \(error)"))
+            }
+        }
+    }
+
+    private func proposeSplit(regionID: UInt64, epoch: Metapb.RegionEpoch, key: [UInt8], ids: Schedulerpb.AskSplitResponse,
+                              _ callback: @escaping WriteCallback) {
+        guard let peer = peers[regionID] else { return callback(RegionErrors.regionNotFound(regionID)) }
+        var admin = RaftCmdpb.AdminRequest(cmdType: .split)
+        admin.split = RaftCmdpb.SplitRequest(splitKey: key, newRegionId: ids.newRegionId, newPeerIds: ids.newPeerIds)
+        var request = RaftCmdpb.RaftCmdRequest(header: RaftCmdpb.RaftRequestHeader(regionId: regionID, peer: peer.meta, regionEpoch: epoch))
+        request.adminRequest = admin
+        logger.info("proposing split", metadata: ["region": "\(regionID)", "new-region": "\(ids.newRegionId)"])
+        propose(request, callback)
+    }
+
+    // MARK: - Ready
+
+    private func handleReadies() {
+        var batch = pendingRaftBatch
+        pendingRaftBatch = WriteBatch()
+        var sync = false
+        var readies: [(Peer, Ready)] = []
+        for regionID in dirty {
+            guard let peer = peers[regionID], peer.raw.hasReady() else { continue }
+            let ready = peer.raw.ready()
+            if let snapshot = ready.snapshot, let metadata = snapshot.metadata, metadata.index > 0 {
+                installSnapshot(snapshot, on: peer, into: &batch)
+                sync = true
+            }
+            peer.storage.append(ready.entries, into: &batch)
+            if !ready.entries.isEmpty { RaftStoreMetrics.appendedEntries.increment(by: ready.entries.count) }
+            if let hardState = ready.hardState { peer.storage.setHardState(hardState, into: &batch) }
+            sync = sync || ready.mustSync
+            readies.append((peer, ready))
+        }
+        dirty.removeAll(keepingCapacity: true)
+        // A leader's messages (appends, heartbeats) do not depend on its own log being on
+        // disk (Raft thesis §10.2.1): send them before the fsync so followers write in
+        // parallel with the leader. Everyone else must persist before speaking (votes and
+        // append responses acknowledge what is on disk).
+        var outgoing: [RaftServerpb.RaftMessage] = []
+        for (peer, ready) in readies where peer.isLeader && ready.snapshot == nil {
+            collectMessages(peer, ready, into: &outgoing)
+        }
+        if !outgoing.isEmpty {
+            transport.send(outgoing, feedback: feedback)
+            outgoing.removeAll()
+        }
+        if !batch.isEmpty {
+            do {
+                let started = ContinuousClock.now
+                try raftEngine.write(batch, sync: sync)
+                RaftStoreMetrics.appendLatency.record(since: started)
+            } catch {
+                // Nothing sent or acknowledged depends on this write yet, but Raft's state
+                // now runs ahead of the disk: the only safe reaction is to stop.
+                fatalError("raftstore: raft engine write failed: \(error)")
+            }
+        }
+        for (peer, ready) in readies {
+            if let soft = ready.softState { onSoftStateChange(peer, soft) }
+            if !(peer.isLeader && ready.snapshot == nil) { collectMessages(peer, ready, into: &outgoing) }
+            for state in ready.readStates {
+                if let position = peer.pendingReads.firstIndex(where: { $0.context == state.requestContext }) {
+                    peer.pendingReads[position].index = state.index
+                }
+            }
+            if let last = ready.committedEntries.last {
+                var covered: [Proposal] = []
+                while let proposal = peer.proposals.first, proposal.index <= last.index {
+                    covered.append(peer.proposals.removeFirst())
+                }
+                applier.inbox.push(.apply(regionID: peer.regionID, peerID: peer.meta.id,
+                                          entries: ready.committedEntries, proposals: covered))
+            }
+            peer.raw.advance(ready)
+            answerDroppedProposals(peer)
+            serveReads(peer)
+            if peer.raw.hasReady() { dirty.insert(peer.regionID) }
+        }
+        if !outgoing.isEmpty { transport.send(outgoing, feedback: feedback) }
+    }
+
+    /// Wraps a Ready's messages for the transport; unroutable ones are reported unreachable.
+    private func collectMessages(_ peer: Peer, _ ready: Ready, into outgoing: inout [RaftServerpb.RaftMessage]) {
+        for message in ready.messages {
+            if let wrapped = peer.wrap(message) {
+                outgoing.append(wrapped)
+            } else {
+                peer.raw.reportUnreachable(message.to)
+                if message.msgType == .msgSnapshot { peer.raw.reportSnapshot(message.to, success: false) }
+            }
+        }
+    }
+
+    /// A former leader's proposals whose entries left its log (overwritten by a newer leader's
+    /// entries or replaced by a snapshot) would be answered only once the region's log reaches
+    /// their indexes again, which may never happen on an idle region: answer them now, as
+    /// stale (the client retries; like the snapshot case, the outcome is not certain).
+    private func answerDroppedProposals(_ peer: Peer) {
+        guard !peer.isLeader, !peer.proposals.isEmpty else { return }
+        let first = (try? peer.storage.firstIndex()) ?? 0
+        peer.proposals.removeAll { proposal in
+            if proposal.index >= first, let term = try? peer.storage.term(proposal.index), term == proposal.term { return false }
+            proposal.callback(RegionErrors.staleCommand())
+            return true
+        }
+    }
+
+    private func onSoftStateChange(_ peer: Peer, _ soft: SoftState) {
+        if soft.role == .leader {
+            RaftStoreMetrics.becameLeader.increment()
+            logger.info("became leader", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)", "term": "\(peer.raw.term)"])
+            peer.heartbeatTicks = 0
+            sendRegionHeartbeat(peer)
+        } else {
+            // Reads wait for a confirmation this peer can no longer give. Proposals stay:
+            // the apply worker answers them (applied or stale) when their index commits.
+            peer.failPending(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer), includingProposals: false)
+        }
+    }
+
+    /// Installs a received snapshot: the data (synced, through the apply worker so it is
+    /// ordered after the entries already handed over), then the log restarts at the snapshot.
+    private func installSnapshot(_ snapshot: Eraftpb.Snapshot, on peer: Peer, into batch: inout WriteBatch) {
+        guard let metadata = snapshot.metadata else { return }
+        do {
+            let data = try RaftServerpb.RaftSnapshotData(decoding: snapshot.data)
+            guard let region = data.region else { throw RegionError(Errorpb.Error(message: "snapshot without region")) }
+            let done = Completion()
+            applier.inbox.push(.installSnapshot(data, index: metadata.index, term: metadata.term,
+                                                oldRegion: peer.storage.isInitialized ? peer.region : nil, done: done))
+            try done.wait()
+            peer.storage.installSnapshot(index: metadata.index, term: metadata.term, region: region, into: &batch)
+            peer.appliedIndex = metadata.index
+            peer.refreshPeerCache()
+            RaftStoreMetrics.snapshotsApplied.increment()
+            logger.info("applied snapshot", metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "pairs": "\(data.data.count)"])
+        } catch {
+            fatalError("raftstore: cannot install snapshot for region \(peer.regionID): \(error)")
+        }
+    }
+}

@@ -1,0 +1,25 @@
+/// The raft store's options (the `raft-*`, `scheduler-*` and region options of TinyKV's config).
+public struct RaftStoreConfig: Sendable, Equatable {
+    /// One Raft tick; elections and heartbeats are counted in ticks.
+    public var baseTickInterval: Duration = .seconds(1)
+    public var heartbeatTicks = 2
+    public var electionTicks = 10
+    /// How often leaders consider truncating their log.
+    public var logGCTickInterval: Duration = .seconds(10)
+    /// Truncate once this many applied entries are in the log.
+    public var logGCCountLimit: UInt64 = 128_000
+    public var splitCheckTickInterval: Duration = .seconds(10)
+    /// How often leaders report their regions to the scheduler.
+    public var schedulerHeartbeatTickInterval: Duration = .seconds(10)
+    /// How often the store reports its stats to the scheduler.
+    public var storeHeartbeatTickInterval: Duration = .seconds(10)
+    public var regionMaxSize: UInt64 = 144 << 20
+    public var regionSplitSize: UInt64 = 96 << 20
+
+    public init() {}
+
+    /// How many base ticks make `interval` (at least 1).
+    func ticks(_ interval: Duration) -> Int {
+        max(1, Int((interval / baseTickInterval).rounded()))
+    }
+}

@@ -1,0 +1,29 @@
+import CoreMetrics
+
+/// The raft store's metrics (swift-metrics; `/metrics` renders them when the status port is on).
+enum RaftStoreMetrics {
+    /// Commands proposed by leaders (writes and admin commands).
+    static let proposals = Counter(label: "tinykv_raftstore_proposals_total")
+    /// Raft-engine writes (one per poll round with something to persist) and their duration, fsync included.
+    static let appendLatency = Timer(label: "tinykv_raftstore_append_duration_seconds")
+    /// Log entries persisted.
+    static let appendedEntries = Counter(label: "tinykv_raftstore_appended_entries_total")
+    /// KV-engine writes of the apply thread (one per apply round) and their duration.
+    static let applyLatency = Timer(label: "tinykv_raftstore_apply_duration_seconds")
+    /// Committed entries applied.
+    static let appliedEntries = Counter(label: "tinykv_raftstore_applied_entries_total")
+    /// Times a peer of this store became leader (elections won, transfers received).
+    static let becameLeader = Counter(label: "tinykv_raftstore_became_leader_total")
+    /// ReadIndex requests sent (one per region per round, for all its pending reads).
+    static let readIndexRequests = Counter(label: "tinykv_raftstore_read_index_total")
+    /// Snapshots applied on this store.
+    static let snapshotsApplied = Counter(label: "tinykv_raftstore_snapshots_applied_total")
+}
+
+extension Timer {
+    /// Records the time elapsed since `start`.
+    func record(since start: ContinuousClock.Instant) {
+        let elapsed = (ContinuousClock.now - start).components
+        recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+    }
+}

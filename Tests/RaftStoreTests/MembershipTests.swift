@@ -1,0 +1,91 @@
+import Foundation
+import RaftStore
+import Storage
+import TinyKVProto
+import XCTest
+
+/// Membership changes driven by the real scheduler's replica checker, end to end.
+final class MembershipTests: XCTestCase {
+    private var cluster: TestCluster!
+
+    override func tearDown() {
+        cluster?.shutdown()
+        cluster = nil
+    }
+
+    private func peerStores() async throws -> Set<UInt64> {
+        guard let (_, status) = await cluster.leader() else { return [] }
+        return Set(status.region.peers.map(\.storeId))
+    }
+
+    /// Lowering the replica count removes a live replica: the removed peer destroys itself
+    /// (its store has no region left, and its data is gone); raising it adds one back.
+    func testRemoveAndAddReplica() async throws {
+        cluster = try TestCluster(name: "membership")
+        for _ in 0..<3 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) { try! await peerStores().count == 3 }
+        for i in 0..<10 { try await cluster.put("m\(i)", "v\(i)") }
+
+        try await cluster.setMaxPeerCount(2)
+        try await cluster.waitUntil("2 replicas", timeout: .seconds(20)) { try! await peerStores().count == 2 }
+        let remaining = try await peerStores()
+        let removed = cluster.order.first { !remaining.contains($0) }!
+        try await cluster.waitUntil("removed peer destroyed") { await cluster.node(removed)!.regions().isEmpty }
+        for i in 0..<10 {
+            let value = try await cluster.get("m\(i)")
+            XCTAssertEqual(value, "v\(i)")
+        }
+        let epochAfterRemove = await cluster.leader()!.1.region.regionEpoch!
+
+        try await cluster.setMaxPeerCount(3)
+        try await cluster.waitUntil("3 replicas again", timeout: .seconds(20)) { try! await peerStores().count == 3 }
+        let epochAfterAdd = await cluster.leader()!.1.region.regionEpoch!
+        XCTAssertEqual(epochAfterAdd.confVer, epochAfterRemove.confVer + 1)
+        // The re-added store caught up (by snapshot) with a fresh peer id.
+        try await cluster.put("after", "yes")
+        try await cluster.waitUntil("re-added store applied") {
+            guard let status = await cluster.node(removed)?.regions().first else { return false }
+            let leaderApplied = await cluster.leader()?.1.appliedIndex ?? .max
+            return !status.region.peers.isEmpty && status.appliedIndex >= leaderApplied
+        }
+    }
+
+    /// A store that stays down longer than the scheduler's down time gets its replica
+    /// re-created on a spare store; writes continue meanwhile.
+    func testDownStoreReplicaIsReplaced() async throws {
+        cluster = try TestCluster(name: "down-store")
+        for _ in 0..<4 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) { try! await peerStores().count == 3 }
+        try await cluster.put("before", "1")
+        let (leader, _) = await cluster.leader()!
+        let stores = try await peerStores()
+        let victim = stores.first { $0 != leader.storeID }!
+        cluster.stop(victim)
+        try await cluster.put("during", "2")
+        try await cluster.waitUntil("replica replaced", timeout: .seconds(30)) {
+            let now = try! await peerStores()
+            return now.count == 3 && !now.contains(victim)
+        }
+        let value = try await cluster.get("during")
+        XCTAssertEqual(value, "2")
+        // When the store comes back, its removed peer learns it is stale and destroys itself.
+        try await cluster.restart(victim)
+        try await cluster.waitUntil("stale peer destroyed", timeout: .seconds(20)) { await cluster.node(victim)!.regions().isEmpty }
+    }
+
+    /// Removing the leader's replica: the leader hands leadership over first.
+    func testLeaderReplicaRemoval() async throws {
+        cluster = try TestCluster(name: "leader-removal")
+        for _ in 0..<4 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) { try! await peerStores().count == 3 }
+        try await cluster.put("k", "v")
+        let (leader, _) = await cluster.leader()!
+        cluster.stop(leader.storeID)
+        try await cluster.waitUntil("leader's replica replaced", timeout: .seconds(30)) {
+            let now = try! await peerStores()
+            return now.count == 3 && !now.contains(leader.storeID)
+        }
+        let value = try await cluster.get("k")
+        XCTAssertEqual(value, "v")
+    }
+}

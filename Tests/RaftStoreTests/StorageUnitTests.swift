@@ -1,0 +1,384 @@
+import Foundation
+import Logging
+import Raft
+import Storage
+import Synchronization
+import TinyKVProto
+import XCTest
+@testable import RaftStore
+
+/// Temp-dir engines shaped like a store's.
+final class Engines {
+    let directory = NSTemporaryDirectory() + "raftstore-unit-\(UUID().uuidString)"
+    let raft: RocksEngine
+    let kv: RocksEngine
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: directory + "/raft", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/kv", withIntermediateDirectories: true)
+        raft = try RocksEngine(path: directory + "/raft", columnFamilies: [.default])
+        kv = try RocksEngine(path: directory + "/kv", columnFamilies: ColumnFamily.kvEngineFamilies)
+    }
+
+    func close() {
+        raft.close()
+        kv.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+final class KeysTests: XCTestCase {
+    func testLayoutMatchesTinyKV() {
+        XCTAssertEqual(Keys.storeIdentKey, [0x01, 0x01])
+        XCTAssertEqual(Keys.raftLogKey(1, 2), [0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0, 0, 0, 0, 0, 0, 0, 2])
+        XCTAssertEqual(Keys.raftStateKey(1), [0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 1, 0x02])
+        XCTAssertEqual(Keys.applyStateKey(1), [0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 1, 0x03])
+        XCTAssertEqual(Keys.regionStateKey(1), [0x01, 0x03, 0, 0, 0, 0, 0, 0, 0, 1, 0x01])
+    }
+
+    func testLogKeysOrderByIndexAndRoundTrip() {
+        let keys = [1, 2, 255, 256, 70_000, UInt64.max - 1].map { Keys.raftLogKey(7, $0) }
+        XCTAssertEqual(keys, keys.sorted { $0.lexicographicallyPrecedes($1) })
+        XCTAssertEqual(Keys.raftLogIndex(Keys.raftLogKey(7, 70_000)), 70_000)
+        XCTAssertNil(Keys.raftLogIndex(Keys.raftStateKey(7)))
+        // One region's log sorts before its raft state, and before the next region's keys.
+        XCTAssertTrue(Keys.raftLogKey(7, .max).lexicographicallyPrecedes(Keys.raftStateKey(7)))
+        XCTAssertTrue(Keys.applyStateKey(7).lexicographicallyPrecedes(Keys.raftLogKey(8, 0)))
+        XCTAssertEqual(Keys.regionID(fromStateKey: Keys.regionStateKey(0x0102_0304)), 0x0102_0304)
+        XCTAssertTrue(Keys.regionMetaRange.start.lexicographicallyPrecedes(Keys.regionStateKey(1)))
+        XCTAssertTrue(Keys.regionStateKey(.max).lexicographicallyPrecedes(Keys.regionMetaRange.end))
+    }
+
+    func testRegionRange() {
+        let region = Metapb.Region(id: 1, startKey: Array("b".utf8), endKey: Array("d".utf8))
+        XCTAssertFalse(RegionRange.contains(region, Array("a".utf8)))
+        XCTAssertTrue(RegionRange.contains(region, Array("b".utf8)))
+        XCTAssertTrue(RegionRange.contains(region, Array("cz".utf8)))
+        XCTAssertFalse(RegionRange.contains(region, Array("d".utf8)))
+        XCTAssertTrue(RegionRange.contains(Metapb.Region(id: 1), [0xFF, 0xFF]))
+    }
+}
+
+final class PeerStorageTests: XCTestCase {
+    private var engines: Engines!
+    private let region = Metapb.Region(id: 2, regionEpoch: Metapb.RegionEpoch(confVer: 1, version: 1),
+                                       peers: [Metapb.Peer(id: 3, storeId: 1)])
+
+    override func setUp() { engines = try! Engines() }
+    override func tearDown() { engines.close() }
+
+    private func entries(_ range: ClosedRange<UInt64>, term: UInt64) -> [Eraftpb.Entry] {
+        range.map { Eraftpb.Entry(term: term, index: $0, data: Array("e\($0)".utf8)) }
+    }
+
+    private func write(_ body: (inout WriteBatch) -> Void) throws {
+        var batch = WriteBatch()
+        body(&batch)
+        try engines.raft.write(batch, sync: true)
+    }
+
+    func testNewPeerIsEmpty() throws {
+        let storage = try PeerStorage(region: Metapb.Region(id: 9), raftEngine: engines.raft, kvEngine: engines.kv)
+        XCTAssertFalse(storage.isInitialized)
+        XCTAssertEqual(try storage.firstIndex(), 1)
+        XCTAssertEqual(try storage.lastIndex(), 0)
+        XCTAssertEqual(try storage.term(0), 0)
+        XCTAssertEqual(try storage.initialState().confState.nodes, [])
+    }
+
+    func testAppendConflictTruncateAndRestart() throws {
+        try StoreBootstrap.writeFirstRegion(region, kvEngine: engines.kv, raftEngine: engines.raft)
+        let storage = try PeerStorage(region: region, raftEngine: engines.raft, kvEngine: engines.kv, maxCachedEntries: 3)
+        XCTAssertEqual(try storage.firstIndex(), 6)
+        XCTAssertEqual(try storage.lastIndex(), 5)
+        XCTAssertEqual(try storage.term(5), 5)
+        XCTAssertEqual(try storage.initialState().confState.nodes, [3])
+        XCTAssertEqual(try storage.initialState().hardState.commit, 5)
+        XCTAssertThrowsError(try storage.entries(lo: 5, hi: 6, maxSize: .max)) { XCTAssertEqual($0 as? RaftStorageError, .compacted) }
+
+        try write { storage.append(entries(6...12, term: 6), into: &$0) }
+        XCTAssertEqual(try storage.lastIndex(), 12)
+        // Entries 6...9 come from the engine (the cache holds the last 3), the rest from the cache.
+        XCTAssertEqual(try storage.entries(lo: 6, hi: 13, maxSize: .max).map(\.index), Array(6...12))
+        XCTAssertEqual(try storage.term(8), 6)
+        XCTAssertEqual(try storage.entries(lo: 6, hi: 13, maxSize: 30).count, 1, "size limit keeps at least one entry")
+        XCTAssertThrowsError(try storage.entries(lo: 6, hi: 14, maxSize: .max)) { XCTAssertEqual($0 as? RaftStorageError, .unavailable) }
+
+        // A new leader's log replaces 9...12 with 9...10 of term 7.
+        try write { storage.append(entries(9...10, term: 7), into: &$0) }
+        XCTAssertEqual(try storage.lastIndex(), 10)
+        XCTAssertEqual(try storage.entries(lo: 8, hi: 11, maxSize: .max).map(\.term), [6, 7, 7])
+        XCTAssertNil(try engines.raft.get(.default, Keys.raftLogKey(2, 11)), "conflicting suffix deleted")
+        try write { storage.setHardState(Eraftpb.HardState(term: 7, vote: 3, commit: 10), into: &$0) }
+
+        // Truncation.
+        try write { storage.compact(to: RaftServerpb.RaftTruncatedState(index: 8, term: 6), into: &$0) }
+        XCTAssertEqual(try storage.firstIndex(), 9)
+        XCTAssertEqual(try storage.term(8), 6)
+        XCTAssertThrowsError(try storage.term(7)) { XCTAssertEqual($0 as? RaftStorageError, .compacted) }
+        XCTAssertNil(try engines.raft.get(.default, Keys.raftLogKey(2, 8)))
+        XCTAssertNotNil(try engines.raft.get(.default, Keys.raftLogKey(2, 9)))
+
+        // Restart: the log and hard state come back from the engine.
+        let reopened = try PeerStorage(region: region, raftEngine: engines.raft, kvEngine: engines.kv)
+        XCTAssertEqual(try reopened.lastIndex(), 10)
+        XCTAssertEqual(try reopened.initialState().hardState, Eraftpb.HardState(term: 7, vote: 3, commit: 10))
+        XCTAssertEqual(try reopened.entries(lo: 9, hi: 11, maxSize: .max).map(\.data), [Array("e9".utf8), Array("e10".utf8)])
+    }
+
+    func testSnapshotGenerateAndInstall() throws {
+        var region = self.region
+        region.startKey = Array("b".utf8)
+        region.endKey = Array("y".utf8)
+        try StoreBootstrap.writeFirstRegion(region, kvEngine: engines.kv, raftEngine: engines.raft)
+        let storage = try PeerStorage(region: region, raftEngine: engines.raft, kvEngine: engines.kv)
+        try write { storage.append(entries(6...9, term: 6), into: &$0) }
+        var data = WriteBatch()
+        data.put(.default, Array("a".utf8), Array("outside".utf8))
+        data.put(.default, Array("c".utf8), Array("1".utf8))
+        data.put(.lock, Array("d".utf8), Array("2".utf8))
+        data.put(.write, Array("e".utf8), Array("3".utf8))
+        data.put(.default, Array("z".utf8), Array("outside".utf8))
+        data.put(.raft, Keys.applyStateKey(2), RaftServerpb.RaftApplyState(
+            appliedIndex: 8, truncatedState: RaftServerpb.RaftTruncatedState(index: 5, term: 5)).encode())
+        try engines.kv.write(data, sync: true)
+
+        let snapshot = try storage.snapshot()
+        XCTAssertEqual(snapshot.metadata?.index, 8)
+        XCTAssertEqual(snapshot.metadata?.term, 6)
+        XCTAssertEqual(snapshot.metadata?.confState?.nodes, [3])
+        let decoded = try RaftServerpb.RaftSnapshotData(decoding: snapshot.data)
+        XCTAssertEqual(decoded.region, region)
+        XCTAssertEqual(decoded.data.map { String(decoding: $0.key, as: UTF8.self) }, ["c", "d", "e"])
+        XCTAssertEqual(decoded.meta?.cfFiles.map(\.cf), ["default", "lock", "write"])
+
+        // Install into another store's engines that hold stale data in the range.
+        let other = try Engines()
+        defer { other.close() }
+        var stale = WriteBatch()
+        stale.put(.default, Array("x".utf8), Array("stale".utf8))
+        stale.put(.default, Array("zz".utf8), Array("other region".utf8))
+        try other.kv.write(stale, sync: true)
+        try other.kv.write(SnapshotBuilder.installBatch(decoded, index: 8, term: 6, oldRegion: nil, reader: other.kv), sync: true)
+        XCTAssertEqual(try other.kv.get(.default, Array("c".utf8)), Array("1".utf8))
+        XCTAssertEqual(try other.kv.get(.lock, Array("d".utf8)), Array("2".utf8))
+        XCTAssertEqual(try other.kv.get(.write, Array("e".utf8)), Array("3".utf8))
+        XCTAssertNil(try other.kv.get(.default, Array("x".utf8)))
+        XCTAssertEqual(try other.kv.get(.default, Array("zz".utf8)), Array("other region".utf8))
+        let installed = try PeerStorage(region: Metapb.Region(id: 2), raftEngine: other.raft, kvEngine: other.kv)
+        var raftBatch = WriteBatch()
+        installed.installSnapshot(index: 8, term: 6, region: region, into: &raftBatch)
+        try other.raft.write(raftBatch, sync: true)
+        XCTAssertEqual(try installed.firstIndex(), 9)
+        XCTAssertEqual(try installed.lastIndex(), 8)
+        XCTAssertEqual(try installed.term(8), 6)
+        XCTAssertTrue(installed.isInitialized)
+        // A restart sees the same (apply state from kv, raft state from raft).
+        let reopened = try PeerStorage(region: region, raftEngine: other.raft, kvEngine: other.kv)
+        XCTAssertEqual(try reopened.lastIndex(), 8)
+        XCTAssertEqual(reopened.appliedIndexAtStart, 8)
+    }
+
+    func testRestartAfterSnapshotDataButBeforeRaftState() throws {
+        // The kv half of a snapshot install is written first; a crash before the raft half
+        // must restart from the snapshot.
+        var kvBatch = WriteBatch()
+        kvBatch.put(.raft, Keys.applyStateKey(2), RaftServerpb.RaftApplyState(
+            appliedIndex: 20, truncatedState: RaftServerpb.RaftTruncatedState(index: 20, term: 4)).encode())
+        try engines.kv.write(kvBatch, sync: true)
+        let storage = try PeerStorage(region: region, raftEngine: engines.raft, kvEngine: engines.kv)
+        XCTAssertEqual(try storage.lastIndex(), 20)
+        XCTAssertEqual(try storage.firstIndex(), 21)
+        XCTAssertEqual(try storage.initialState().hardState.commit, 20)
+        XCTAssertNoThrow(try RawNode(config: RaftConfig(id: 3, applied: 20), storage: storage))
+    }
+}
+
+/// The apply worker on its own: commands, epochs, key ranges, proposals' terms.
+final class ApplyTests: XCTestCase {
+    private var engines: Engines!
+    private var worker: ApplyWorker!
+    private let reports = Locked<[ApplyResult]>([])
+    private let region = Metapb.Region(id: 2, startKey: Array("b".utf8), endKey: Array("y".utf8),
+                                       regionEpoch: Metapb.RegionEpoch(confVer: 1, version: 1),
+                                       peers: [Metapb.Peer(id: 3, storeId: 1)])
+
+    override func setUp() {
+        engines = try! Engines()
+        try! StoreBootstrap.writeFirstRegion(region, kvEngine: engines.kv, raftEngine: engines.raft)
+        var logger = Logger(label: "apply-test")
+        logger.logLevel = .critical
+        worker = ApplyWorker(kvEngine: engines.kv, storeID: 1, logger: logger) { [reports] results in
+            reports.withLock { $0.append(contentsOf: results) }
+        }
+        worker.start()
+    }
+
+    override func tearDown() {
+        worker.stop()
+        engines.close()
+    }
+
+    private func put(_ key: String, epoch: Metapb.RegionEpoch? = nil) -> [UInt8] {
+        var request = RaftCmdpb.Request(cmdType: .put)
+        request.put = RaftCmdpb.PutRequest(cf: "default", key: Array(key.utf8), value: Array("v".utf8))
+        return RaftCmdpb.RaftCmdRequest(header: RaftCmdpb.RaftRequestHeader(regionId: 2, regionEpoch: epoch ?? region.regionEpoch),
+                                        requests: [request]).encode()
+    }
+
+    /// Applies entries with one proposal per entry (proposed in `proposedTerm`), returns the answers.
+    private func apply(_ entries: [Eraftpb.Entry], proposedTerm: UInt64? = nil) async -> [Errorpb.Error?] {
+        let answers = Locked<[UInt64: Errorpb.Error?]>([:])
+        let group = DispatchGroup()
+        var proposals: [Proposal] = []
+        for entry in entries {
+            group.enter()
+            let index = entry.index
+            proposals.append(Proposal(index: entry.index, term: proposedTerm ?? entry.term) { error in
+                answers.withLock { $0[index] = error }
+                group.leave()
+            })
+        }
+        worker.inbox.push(.apply(regionID: 2, peerID: 3, entries: entries, proposals: proposals))
+        await withCheckedContinuation { continuation in group.notify(queue: .global()) { continuation.resume() } }
+        return entries.map { entry in answers.withLock { $0[entry.index] ?? nil } }
+    }
+
+    func testAppliesPutsAndRecordsAppliedIndex() async throws {
+        let answers = await apply([Eraftpb.Entry(term: 6, index: 6, data: put("c")), Eraftpb.Entry(term: 6, index: 7, data: put("d"))])
+        XCTAssertEqual(answers.compactMap { $0 }.count, 0)
+        XCTAssertEqual(try engines.kv.get(.default, Array("c".utf8)), Array("v".utf8))
+        let state = try RaftServerpb.RaftApplyState(decoding: try engines.kv.get(.raft, Keys.applyStateKey(2))!)
+        XCTAssertEqual(state.appliedIndex, 7)
+        XCTAssertEqual(reports.withLock { $0.last?.appliedIndex }, 7)
+    }
+
+    func testRejectsWrongEpochKeyOutsideRegionAndStaleTerm() async throws {
+        let staleEpoch = Metapb.RegionEpoch(confVer: 1, version: 0)
+        let answers = await apply([
+            Eraftpb.Entry(term: 6, index: 6, data: put("c", epoch: staleEpoch)),
+            Eraftpb.Entry(term: 6, index: 7, data: put("z")),
+        ])
+        XCTAssertNotNil(answers[0]?.epochNotMatch)
+        XCTAssertEqual(answers[0]?.epochNotMatch?.currentRegions, [region])
+        XCTAssertEqual(answers[1]?.keyNotInRegion?.key, Array("z".utf8))
+        XCTAssertNil(try engines.kv.get(.default, Array("c".utf8)))
+        XCTAssertNil(try engines.kv.get(.default, Array("z".utf8)))
+
+        // Proposed in term 5 but the entry at that index was written by term 6's leader.
+        let stale = await apply([Eraftpb.Entry(term: 6, index: 8, data: put("e"))], proposedTerm: 5)
+        XCTAssertNotNil(stale[0]?.staleCommand)
+        XCTAssertEqual(try engines.kv.get(.default, Array("e".utf8)), Array("v".utf8), "the entry itself still applies")
+    }
+
+    func testCompactLogAndConfChange() async throws {
+        var admin = RaftCmdpb.AdminRequest(cmdType: .compactLog)
+        admin.compactLog = RaftCmdpb.CompactLogRequest(compactIndex: 6, compactTerm: 6)
+        var compact = RaftCmdpb.RaftCmdRequest(header: RaftCmdpb.RaftRequestHeader(regionId: 2, regionEpoch: region.regionEpoch))
+        compact.adminRequest = admin
+        var changeAdmin = RaftCmdpb.AdminRequest(cmdType: .changePeer)
+        let newPeer = Metapb.Peer(id: 10, storeId: 4)
+        changeAdmin.changePeer = RaftCmdpb.ChangePeerRequest(changeType: .addNode, peer: newPeer)
+        var change = RaftCmdpb.RaftCmdRequest(header: RaftCmdpb.RaftRequestHeader(regionId: 2, regionEpoch: region.regionEpoch))
+        change.adminRequest = changeAdmin
+        let confChange = Eraftpb.ConfChange(changeType: .addNode, nodeId: 10, context: change.encode())
+        _ = await apply([
+            Eraftpb.Entry(term: 6, index: 6, data: put("c")),
+            Eraftpb.Entry(entryType: .entryNormal, term: 6, index: 7, data: compact.encode()),
+            Eraftpb.Entry(entryType: .entryConfChange, term: 6, index: 8, data: confChange.encode()),
+        ])
+        let result = reports.withLock { $0.last! }
+        XCTAssertEqual(result.truncatedState, RaftServerpb.RaftTruncatedState(index: 6, term: 6))
+        XCTAssertEqual(result.confChanges.map(\.nodeId), [10])
+        XCTAssertEqual(result.region?.peers, region.peers + [newPeer])
+        XCTAssertEqual(result.region?.regionEpoch?.confVer, 2)
+        let state = try RaftServerpb.RegionLocalState(decoding: try engines.kv.get(.raft, Keys.regionStateKey(2))!)
+        XCTAssertEqual(state.region?.peers.count, 2)
+
+        // The same change again with the old epoch is rejected (and Raft told it is over).
+        let again = await apply([Eraftpb.Entry(entryType: .entryConfChange, term: 6, index: 9, data: confChange.encode())])
+        XCTAssertNotNil(again[0]?.epochNotMatch)
+        XCTAssertEqual(reports.withLock { $0.last!.confChanges.map(\.nodeId) }, [0])
+    }
+}
+
+/// A lock-protected value that closures can capture (unlike the non-copyable `Mutex`).
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+final class RegionDataTests: XCTestCase {
+    private func versioned(_ key: String, _ ts: UInt64) -> [UInt8] {
+        var stored = RegionData.encode(Array(key.utf8))
+        for shift in stride(from: 56, through: 0, by: -8) { stored.append(UInt8(truncatingIfNeeded: ~ts >> UInt64(shift))) }
+        return stored
+    }
+
+    func testUserKeysOfEachFamily() {
+        XCTAssertEqual(RegionData.decodeVersioned(versioned("", 1)), [])
+        XCTAssertEqual(RegionData.decodeVersioned(versioned("abcdefgh", 1)), Array("abcdefgh".utf8))
+        XCTAssertEqual(RegionData.decodeVersioned(versioned("abcdefghij", 7)), Array("abcdefghij".utf8))
+        XCTAssertNil(RegionData.decodeVersioned(Array("k00005".utf8)))
+        XCTAssertNil(RegionData.decodeVersioned(Array("a raw key of 17 b".utf8)))
+        XCTAssertEqual(RegionData.userKey(.lock, Array("x".utf8)), Array("x".utf8))
+        XCTAssertEqual(RegionData.userKey(.default, versioned("x", 3)), Array("x".utf8))
+        XCTAssertEqual(RegionData.userKey(.default, Array("x".utf8)), Array("x".utf8))
+    }
+
+    /// The split key itself, raw or encoded, belongs to the right-hand region in every family,
+    /// and deleting the left region leaves it alone.
+    func testSplitKeyBelongsToTheRightRegion() throws {
+        let engines = try Engines()
+        defer { engines.close() }
+        let left = Metapb.Region(id: 1, startKey: [], endKey: Array("m".utf8), peers: [Metapb.Peer(id: 1, storeId: 1)])
+        let right = Metapb.Region(id: 2, startKey: Array("m".utf8), endKey: [], peers: [Metapb.Peer(id: 2, storeId: 1)])
+        var batch = WriteBatch()
+        for key in ["a", "l", "m", "m\u{0}", "z"] {
+            batch.put(.default, Array(key.utf8), [1])
+            batch.put(.lock, Array(key.utf8), [1])
+            batch.put(.write, versioned(key, 5), [1])
+            batch.put(.default, versioned(key, 4), [1])
+        }
+        try engines.kv.write(batch, sync: false)
+        var leftKeys: [String] = [], rightKeys: [String] = []
+        try RegionData.forEach(left, in: engines.kv) { cf, key, _ in leftKeys.append("\(cf):\(String(decoding: RegionData.userKey(cf, key), as: UTF8.self))") }
+        try RegionData.forEach(right, in: engines.kv) { cf, key, _ in rightKeys.append("\(cf):\(String(decoding: RegionData.userKey(cf, key), as: UTF8.self))") }
+        XCTAssertEqual(leftKeys.count, 8)
+        XCTAssertEqual(rightKeys.count, 12)
+        XCTAssertTrue(leftKeys.allSatisfy { $0.hasSuffix(":a") || $0.hasSuffix(":l") })
+        var delete = WriteBatch()
+        try RegionData.deleteAll(left, in: engines.kv, into: &delete)
+        try engines.kv.write(delete, sync: false)
+        var remaining = 0
+        try RegionData.forEach(right, in: engines.kv) { _, _, _ in remaining += 1 }
+        XCTAssertEqual(remaining, 12)
+        var gone = 0
+        try RegionData.forEach(left, in: engines.kv) { _, _, _ in gone += 1 }
+        XCTAssertEqual(gone, 0)
+    }
+
+    func testSplitCheckKeepsVersionsTogether() throws {
+        let engines = try Engines()
+        defer { engines.close() }
+        let region = Metapb.Region(id: 1, peers: [Metapb.Peer(id: 1, storeId: 1)])
+        var batch = WriteBatch()
+        for i in 0..<100 {
+            for ts in 1...5 { batch.put(.write, versioned(String(format: "key%03d", i), UInt64(ts)), [UInt8](repeating: 0, count: 10)) }
+        }
+        try engines.kv.write(batch, sync: false)
+        let (size, key) = try RegionData.splitCheck(region, in: engines.kv, maxSize: 4000, splitSize: 2000)
+        XCTAssertGreaterThan(size, 4000)
+        let splitKey = try XCTUnwrap(key)
+        XCTAssertTrue(String(decoding: splitKey, as: UTF8.self).hasPrefix("key"), "a user key, not an encoded one")
+        XCTAssertEqual(splitKey.count, 6)
+        let (_, none) = try RegionData.splitCheck(region, in: engines.kv, maxSize: 1 << 20, splitSize: 1 << 19)
+        XCTAssertNil(none)
+    }
+}
