@@ -51,11 +51,12 @@ def wait_port(port, proc, timeout=30.0):
 class Process:
     """A server process started for a test, with its log kept in a file."""
 
-    def __init__(self, args, log_path):
+    def __init__(self, args, log_path, env=None):
         self.args = args
         self.log_path = log_path
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=None if env is None else {**os.environ, **env})
 
     def stop(self, sig=None):
         if self.proc.poll() is None:

@@ -22,6 +22,8 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
     private let syncWrite: OpaquePointer
     private let asyncWrite: OpaquePointer
     private let readOptions: OpaquePointer
+    /// Fail-stop state: the first write failure's description, and who to tell about it.
+    private let failure = Mutex<(cause: String?, handler: (@Sendable (String) -> Void)?)>((nil, nil))
     /// Open/closed state and the number of calls, snapshots and iterators using the native
     /// database: `close()` releases it only once the last of them is done, so a reader that
     /// outlives `close()` never touches a closed database.
@@ -168,8 +170,32 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
         }
     }
 
+    /// Why writes are refused, once a write has failed (fail-stop); nil while healthy.
+    public var writeFailure: String? { failure.withLock { $0.cause } }
+
+    /// Calls `handler` once, with the cause, when a write first fails and the engine stops
+    /// accepting writes (the store logs it).
+    public func onWriteFailure(_ handler: @escaping @Sendable (String) -> Void) {
+        failure.withLock { $0.handler = handler }
+    }
+
+    /// Records the first write failure; every later write throws ``StorageError/writesStopped(cause:)``.
+    ///
+    /// A write that failed may or may not have reached the disk (RocksDB itself may keep
+    /// it in its memtable after a failed WAL sync), so nothing that follows can be
+    /// trusted to be durable: the engine refuses writes until restarted. Reads go on.
+    private func failStop(_ error: StorageError) {
+        let handler: (@Sendable (String) -> Void)? = failure.withLock { state in
+            guard state.cause == nil else { return nil }
+            state.cause = "\(error)"
+            return state.handler
+        }
+        handler?("\(error)")
+    }
+
     public func write(_ batch: WriteBatch, sync: Bool) throws {
         if batch.isEmpty { return }
+        if let cause = writeFailure { throw StorageError.writesStopped(cause: cause) }
         try using { try unsafeWrite(batch, sync: sync) }
     }
 
@@ -201,9 +227,23 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
                 }
             }
         }
+        if let injected = FailPoints.evaluate("engine.write") {
+            failStop(injected)
+            throw injected
+        }
+        // An injected fsync failure: the write happens, unsynced, and is then reported failed.
+        let syncFailure = sync ? FailPoints.evaluate("engine.sync") : nil
         var error: UnsafeMutablePointer<CChar>?
-        rocksdb_write(db, sync ? syncWrite : asyncWrite, native, &error)
-        if let message = Self.take(error) { throw StorageError.engine(message) }
+        rocksdb_write(db, sync && syncFailure == nil ? syncWrite : asyncWrite, native, &error)
+        if let message = Self.take(error) {
+            let failed = StorageError.engine(message)
+            failStop(failed)
+            throw failed
+        }
+        if let syncFailure {
+            failStop(syncFailure)
+            throw syncFailure
+        }
     }
 
     public func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator {

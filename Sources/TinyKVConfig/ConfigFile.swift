@@ -6,7 +6,8 @@ import TOMLKit
 public final class ConfigFile {
     private let table: TOMLTable
     private var used: Set<String> = []
-    /// The file's path, for messages.
+    private var sections: [ConfigFile] = []
+    /// The file's path, for messages (with the section, such as `config.toml [security]`).
     public let path: String
 
     /// Reads and parses the TOML file at `path`.
@@ -28,6 +29,21 @@ public final class ConfigFile {
         } catch let error as TOMLParseError {
             throw ConfigError("\(path):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
         }
+    }
+
+    private init(table: TOMLTable, path: String) {
+        self.table = table
+        self.path = path
+    }
+
+    /// The keys of the `[name]` table, read like the file's own; nil when there is none.
+    /// Unknown keys inside it are reported by the parent's ``rejectUnknownKeys()``.
+    public func section(_ name: String) throws -> ConfigFile? {
+        guard let value = value(name) else { return nil }
+        guard let table = value.table else { throw mismatch(name, "a table ([\(name)])") }
+        let section = ConfigFile(table: table, path: "\(path) [\(name)]")
+        sections.append(section)
+        return section
     }
 
     private func value(_ key: String) -> TOMLValueConvertible? {
@@ -96,5 +112,6 @@ public final class ConfigFile {
         if !unknown.isEmpty {
             throw ConfigError("\(path): unknown configuration key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", "))")
         }
+        for section in sections { try section.rejectUnknownKeys() }
     }
 }

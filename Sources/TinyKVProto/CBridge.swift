@@ -29,6 +29,12 @@ enum CBridge {
     }
 
     static func decode<M: CBackedMessage>(_ bytes: UnsafeRawBufferPointer) throws -> M {
+        if WireLimits.unboundedTypes.contains(M.protoName),
+           WireLimits.nestsDeeper(bytes, than: WireLimits.maxNestingDepth) {
+            throw ProtoDecodingError(
+                messageName: M.protoName, byteCount: bytes.count,
+                reason: "messages nest deeper than \(WireLimits.maxNestingDepth) levels")
+        }
         let unpacked: UnsafeMutablePointer<M.CMessage>?
         if let base = bytes.baseAddress, bytes.count > 0 {
             unpacked = M.cUnpack(bytes.count, base.assumingMemoryBound(to: UInt8.self))

@@ -37,13 +37,16 @@ public struct ProtoDecodingError: Error, Sendable, Hashable, CustomStringConvert
     public var messageName: String
     /// How many bytes were given.
     public var byteCount: Int
+    /// Why, when known beyond "not a valid encoding".
+    public var reason: String?
 
-    public init(messageName: String, byteCount: Int) {
+    public init(messageName: String, byteCount: Int, reason: String? = nil) {
         self.messageName = messageName
         self.byteCount = byteCount
+        self.reason = reason
     }
 
     public var description: String {
-        "cannot decode \(byteCount) bytes as \(messageName)"
+        "cannot decode \(byteCount) bytes as \(messageName)" + (reason.map { ": \($0)" } ?? "")
     }
 }

@@ -32,6 +32,22 @@ public struct StoreConfig: Sendable, Equatable {
     public var regionMaxSize: UInt64 = 144 << 20
     public var regionSplitSize: UInt64 = 96 << 20
 
+    /// The largest gRPC message sent or received (`max-grpc-message-size`); must exceed `raft-entry-max-size`.
+    public var maxGrpcMessageSize: UInt64 = 16 << 20
+    /// The largest key of a request (`max-key-size`, as TiKV's `storage.max-key-size`).
+    public var maxKeySize: UInt64 = 8 << 10
+    /// The most bytes of keys and values in one write, and so the largest value (`raft-entry-max-size`).
+    public var raftEntryMaxSize: UInt64 = 8 << 20
+    /// The most pairs a scan may ask for (`max-scan-limit`); larger limits are refused, not clamped.
+    public var maxScanLimit = 10_240
+    /// TLS (`[security]`: `ca-path`, `cert-path`, `key-path`).
+    public var security = SecurityConfig()
+
+    /// The request limits the services enforce.
+    public var requestLimits: RequestLimits {
+        RequestLimits(maxKeySize: Int(maxKeySize), maxWriteSize: Int(raftEntryMaxSize), maxScanLimit: maxScanLimit)
+    }
+
     public init() {}
 
     /// The defaults overridden by the keys of `file`; unknown keys and bad values throw.
@@ -53,6 +69,11 @@ public struct StoreConfig: Sendable, Equatable {
         if let v = try file.duration("scheduler-store-heartbeat-tick-interval") { schedulerStoreHeartbeatTickInterval = v }
         if let v = try file.size("region-max-size") { regionMaxSize = v }
         if let v = try file.size("region-split-size") { regionSplitSize = v }
+        if let v = try file.size("max-grpc-message-size") { maxGrpcMessageSize = v }
+        if let v = try file.size("max-key-size") { maxKeySize = v }
+        if let v = try file.size("raft-entry-max-size") { raftEntryMaxSize = v }
+        if let v = try file.count("max-scan-limit") { maxScanLimit = v }
+        try security.apply(file)
         try file.rejectUnknownKeys()
         try validate()
     }
@@ -82,6 +103,13 @@ public struct StoreConfig: Sendable, Equatable {
         guard regionSplitSize <= regionMaxSize else {
             throw ConfigError("region-split-size (\(regionSplitSize)) must not exceed region-max-size (\(regionMaxSize))")
         }
+        guard maxKeySize > 0, raftEntryMaxSize > maxKeySize else {
+            throw ConfigError("raft-entry-max-size (\(raftEntryMaxSize)) must exceed max-key-size (\(maxKeySize)), which must be positive")
+        }
+        guard maxGrpcMessageSize > raftEntryMaxSize, maxGrpcMessageSize <= UInt64(Int32.max) else {
+            throw ConfigError("max-grpc-message-size (\(maxGrpcMessageSize)) must exceed raft-entry-max-size (\(raftEntryMaxSize)) and be below 2GiB")
+        }
+        try security.validate()
         guard ["trace", "debug", "info", "notice", "warn", "warning", "error", "fatal", "critical"].contains(logLevel.lowercased()) else {
             throw ConfigError("log-level \"\(logLevel)\" is not one of trace, debug, info, warn, error, fatal")
         }

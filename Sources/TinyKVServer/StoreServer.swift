@@ -34,7 +34,13 @@ public final class StoreServer: Sendable {
         }
         let kvPath = config.dataPath + "/kv"
         try FileManager.default.createDirectory(atPath: kvPath, withIntermediateDirectories: true)
+        try FailPoints.loadEnvironment()
         let engine = try RocksEngine(path: kvPath)
+        engine.onWriteFailure { cause in
+            logger.critical("disk write failed; the store stops serving writes until restarted (reads go on)", metadata: [
+                "cause": "\(cause)", "path": "\(kvPath)",
+            ])
+        }
         let storage = StandaloneStorage(engine: engine)
         try self.init(config: config, logger: logger, storage: storage, extra: ServiceHandlers(), mode: .standalone(engine, storage))
     }
@@ -45,6 +51,7 @@ public final class StoreServer: Sendable {
     public static func start(config: StoreConfig, logger: Logger) async throws -> StoreServer {
         // Metrics created from here on must land in the registry the status port renders.
         if !config.statusAddress.isEmpty { _ = ServerMetrics.registry }
+        try FailPoints.loadEnvironment()
         guard config.raft else { return try StoreServer(config: config, logger: logger) }
         let node = try await RaftStoreNode.start(config: config.raftStoreConfig, dataPath: config.dataPath,
                                                  storeAddress: config.storeAddress, schedulerAddress: config.schedulerAddress,
@@ -61,14 +68,20 @@ public final class StoreServer: Sendable {
         self.config = config
         self.logger = logger
         self.mode = mode
+        for (point, action) in FailPoints.active {
+            logger.warning("failpoint active", metadata: ["point": "\(point)", "action": "\(action)"])
+        }
         let transactions = TransactionService(storage: storage, logger: logger)
         let coprocessor = CoprocessorService(storage: storage, logger: logger)
         var handlers = TinyKvHandlers.make(
-            raw: RawKVService(storage: storage), transactions: transactions, coprocessor: coprocessor)
+            raw: RawKVService(storage: storage), transactions: transactions, coprocessor: coprocessor,
+            limits: config.requestLimits)
         handlers.merge(extra)
         operability = ServerOperability(role: "store", services: ["tinykvpb.TinyKv"])
         handlers.merge(operability.handlers)
-        server = try GRPCServer(address: config.storeAddress, handlers: handlers.byPath)
+        server = try GRPCServer(
+            address: config.storeAddress, handlers: handlers.byPath,
+            maxMessageBytes: Int(config.maxGrpcMessageSize), tls: try config.security.tls())
     }
 
     /// The port the server is bound to.
@@ -88,6 +101,7 @@ public final class StoreServer: Sendable {
         operability.health.setAll(.serving)
         logger.info("tinykv-server serving", metadata: [
             "addr": "\(config.storeAddress)", "port": "\(server.port)", "path": "\(config.dataPath)", "mode": "\(modeName)",
+            "tls": "\(config.security.isEnabled ? (config.security.caPath.isEmpty ? "tls" : "mutual-tls") : "off")",
         ])
         let counter = Task { await refreshRegionCounts() }
         if !config.statusAddress.isEmpty {

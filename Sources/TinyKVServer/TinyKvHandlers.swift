@@ -6,23 +6,35 @@ import Transport
 
 /// The `tinykvpb.TinyKv` methods this store serves, bound to their services.
 ///
-/// Methods not listed here are answered with `UNIMPLEMENTED` by the transport.
+/// Methods not listed here are answered with `UNIMPLEMENTED` by the transport. Every request
+/// is checked against `limits` first (`RESOURCE_EXHAUSTED` when over).
 public enum TinyKvHandlers {
-    public static func make(raw: RawKVService, transactions: TransactionService, coprocessor: CoprocessorService) -> ServiceHandlers {
+    public static func make(
+        raw: RawKVService, transactions: TransactionService, coprocessor: CoprocessorService,
+        limits: RequestLimits = RequestLimits()
+    ) -> ServiceHandlers {
         var handlers = ServiceHandlers()
         let service = Tinykvpb.TinyKv.self
-        handlers.unary(service.rawGet) { request, _ in await raw.get(request) }
-        handlers.unary(service.rawPut) { request, _ in await raw.put(request) }
-        handlers.unary(service.rawDelete) { request, _ in await raw.delete(request) }
-        handlers.unary(service.rawScan) { request, _ in await raw.scan(request) }
-        handlers.unary(service.kvGet) { request, _ in await transactions.get(request) }
-        handlers.unary(service.kvScan) { request, _ in await transactions.scan(request) }
-        handlers.unary(service.kvPrewrite) { request, _ in await transactions.prewrite(request) }
-        handlers.unary(service.kvCommit) { request, _ in await transactions.commit(request) }
-        handlers.unary(service.kvCheckTxnStatus) { request, _ in await transactions.checkTxnStatus(request) }
-        handlers.unary(service.kvBatchRollback) { request, _ in await transactions.batchRollback(request) }
-        handlers.unary(service.kvResolveLock) { request, _ in await transactions.resolveLock(request) }
-        handlers.unary(service.coprocessor) { request, _ in await coprocessor.handle(request) }
+        func serve<Request: LimitedRequest, Response>(
+            _ method: RPCMethod<Request, Response>, _ body: @escaping @Sendable (Request) async -> Response
+        ) {
+            handlers.unary(method) { request, _ in
+                try request.check(limits)
+                return await body(request)
+            }
+        }
+        serve(service.rawGet) { await raw.get($0) }
+        serve(service.rawPut) { await raw.put($0) }
+        serve(service.rawDelete) { await raw.delete($0) }
+        serve(service.rawScan) { await raw.scan($0) }
+        serve(service.kvGet) { await transactions.get($0) }
+        serve(service.kvScan) { await transactions.scan($0) }
+        serve(service.kvPrewrite) { await transactions.prewrite($0) }
+        serve(service.kvCommit) { await transactions.commit($0) }
+        serve(service.kvCheckTxnStatus) { await transactions.checkTxnStatus($0) }
+        serve(service.kvBatchRollback) { await transactions.batchRollback($0) }
+        serve(service.kvResolveLock) { await transactions.resolveLock($0) }
+        serve(service.coprocessor) { await coprocessor.handle($0) }
         return handlers
     }
 }

@@ -1,7 +1,7 @@
 import CGRPC
 import Synchronization
 
-/// A client connection to one gRPC server (insecure HTTP/2).
+/// A client connection to one gRPC server (HTTP/2, plaintext or TLS).
 ///
 /// Connects lazily on the first call and reconnects automatically (the core
 /// handles it). Calls fail fast with UNAVAILABLE when the server can't be
@@ -12,10 +12,12 @@ public final class GRPCChannel: Sendable {
     /// The target as given, e.g. "127.0.0.1:2379".
     public let target: String
 
-    public init(target: String, maxMessageBytes: Int = GRPCDefaults.maxMessageBytes) {
+    /// - Parameter tls: connect with TLS, verifying the server against its CA and
+    ///   presenting its certificate (mutual TLS) when it has one.
+    public init(target: String, maxMessageBytes: Int = GRPCDefaults.maxMessageBytes, tls: TLSConfig? = nil) {
         GRPCRuntime.ensureInitialized()
         self.target = target
-        self.core = ChannelCore(target: target, maxMessageBytes: maxMessageBytes)
+        self.core = ChannelCore(target: target, maxMessageBytes: maxMessageBytes, tls: tls)
     }
 
     /// A unary call. Throws the server's non-OK `GRPCStatus` (DEADLINE_EXCEEDED
@@ -95,8 +97,16 @@ final class ChannelCore: @unchecked Sendable {
 
     private let state: Mutex<State>
 
-    init(target: String, maxMessageBytes: Int) {
-        let channel = cgrpc_insecure_channel_create(target, Int32(clamping: maxMessageBytes))
+    init(target: String, maxMessageBytes: Int, tls: TLSConfig?) {
+        let channel: OpaquePointer?
+        if let tls {
+            // Unusable credentials leave no channel: calls then fail with UNAVAILABLE.
+            channel = cgrpc_tls_channel_create(
+                target, Int32(clamping: maxMessageBytes), tls.caPEM, tls.certificatePEM, tls.privateKeyPEM,
+                tls.serverNameOverride)
+        } else {
+            channel = cgrpc_insecure_channel_create(target, Int32(clamping: maxMessageBytes))
+        }
         state = Mutex(State(channel: channel))
     }
 

@@ -3,11 +3,12 @@ import Synchronization
 
 /// Errors raised while setting up a server.
 public enum GRPCServerError: Error, Sendable, Equatable {
-    /// The address could not be bound (in use, bad syntax, no permission).
+    /// The address could not be bound (in use, bad syntax, no permission), or the TLS
+    /// certificate and key were rejected.
     case bindFailed(address: String)
 }
 
-/// A gRPC server (HTTP/2, insecure) on top of the gRPC C core.
+/// A gRPC server (HTTP/2, plaintext or TLS) on top of the gRPC C core.
 ///
 /// A fixed pool of completion-queue threads receives core events; handlers
 /// run as Swift tasks. Create it, `start()` it, and always finish with
@@ -27,18 +28,22 @@ public final class GRPCServer: Sendable {
     ///   - maxMessageBytes: send and receive limit per message.
     ///   - pendingRequestsPerQueue: calls the core may hand over per queue
     ///     without waiting for us to ask again (bounds accept concurrency).
-    /// - Throws: `GRPCServerError.bindFailed` if the address can't be bound.
+    ///   - tls: serve TLS (mutual TLS when it has a CA) instead of plaintext.
+    /// - Throws: `GRPCServerError.bindFailed` if the address can't be bound,
+    ///   `TLSConfigError` if `tls` lacks a certificate or key.
     public init(
         address: String,
         handlers: [String: MethodHandler],
         completionQueueThreads: Int = 2,
         maxMessageBytes: Int = GRPCDefaults.maxMessageBytes,
-        pendingRequestsPerQueue: Int = 64
+        pendingRequestsPerQueue: Int = 64,
+        tls: TLSConfig? = nil
     ) throws {
         GRPCRuntime.ensureInitialized()
+        try tls?.validateForServer()
         let core = ServerCore(
             address: address, handlers: handlers, threads: max(1, completionQueueThreads),
-            maxMessageBytes: maxMessageBytes, pendingRequestsPerQueue: max(1, pendingRequestsPerQueue))
+            maxMessageBytes: maxMessageBytes, pendingRequestsPerQueue: max(1, pendingRequestsPerQueue), tls: tls)
         guard core.port > 0 else {
             // Tear down the half-built server (queues, threads) off this thread.
             Task { await core.shutdown(gracePeriod: .zero) }
@@ -77,7 +82,7 @@ final class ServerCore: @unchecked Sendable {
     private let stopped = OneShot<Void>()
     let port: Int
 
-    init(address: String, handlers: [String: MethodHandler], threads: Int, maxMessageBytes: Int, pendingRequestsPerQueue: Int) {
+    init(address: String, handlers: [String: MethodHandler], threads: Int, maxMessageBytes: Int, pendingRequestsPerQueue: Int, tls: TLSConfig?) {
         self.handlers = handlers
         self.pendingRequestsPerQueue = pendingRequestsPerQueue
         server = cgrpc_server_create(Int32(clamping: maxMessageBytes))
@@ -85,7 +90,11 @@ final class ServerCore: @unchecked Sendable {
         for queue in queues {
             grpc_server_register_completion_queue(server, queue.cq, nil)
         }
-        port = Int(cgrpc_server_add_insecure_port(server, address))
+        if let tls {
+            port = Int(cgrpc_server_add_tls_port(server, address, tls.caPEM, tls.certificatePEM, tls.privateKeyPEM))
+        } else {
+            port = Int(cgrpc_server_add_insecure_port(server, address))
+        }
     }
 
     func start() {

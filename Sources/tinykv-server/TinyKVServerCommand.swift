@@ -35,6 +35,15 @@ struct TinyKVServerCommand: AsyncParsableCommand {
     @Option(name: [.customLong("status-addr", withSingleDash: true), .customLong("status-addr")], help: "HTTP address (HOST:PORT) serving /metrics and /status; off unless given.")
     var statusAddr: String?
 
+    @Option(name: [.customLong("cacert", withSingleDash: true), .customLong("cacert")], help: "CA certificate (PEM): require and verify client certificates (mutual TLS).")
+    var cacert: String?
+
+    @Option(name: [.customLong("cert", withSingleDash: true), .customLong("cert")], help: "This store's certificate (PEM): serve TLS.")
+    var cert: String?
+
+    @Option(name: [.customLong("key", withSingleDash: true), .customLong("key")], help: "The private key (PEM) of --cert.")
+    var key: String?
+
     func run() async throws {
         var storeConfig: StoreConfig
         do {
@@ -49,6 +58,9 @@ struct TinyKVServerCommand: AsyncParsableCommand {
             if let path { storeConfig.dataPath = path }
             if let logLevel { storeConfig.logLevel = logLevel }
             if let statusAddr { storeConfig.statusAddress = statusAddr }
+            if let cacert { storeConfig.security.caPath = cacert }
+            if let cert { storeConfig.security.certPath = cert }
+            if let key { storeConfig.security.keyPath = key }
             try storeConfig.validate()
         } catch let error as ConfigError {
             throw ValidationError(error.message)

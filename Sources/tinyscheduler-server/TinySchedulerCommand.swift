@@ -39,18 +39,34 @@ struct TinySchedulerCommand: AsyncParsableCommand {
     @Option(name: [.customLong("status-addr"), .customLong("status-addr", withSingleDash: true)], help: "HTTP address (HOST:PORT) serving /metrics and /status; empty turns it off (default: off).")
     var statusAddr: String?
 
+    @Option(name: [.customLong("cacert"), .customLong("cacert", withSingleDash: true)], help: "CA certificate (PEM): require and verify client certificates (mutual TLS).")
+    var cacert: String?
+
+    @Option(name: [.customLong("cert"), .customLong("cert", withSingleDash: true)], help: "The scheduler's certificate (PEM): serve TLS.")
+    var cert: String?
+
+    @Option(name: [.customLong("key"), .customLong("key", withSingleDash: true)], help: "The private key (PEM) of --cert.")
+    var key: String?
+
     func run() async throws {
         var statusAddress = ""
         var settings = SchedulerConfig(dataDirectory: "default.tinyscheduler")
         var level = "info"
+        var security = SecurityConfig()
+        let tls: TLSConfig?
         do {
             if let config {
                 let file = try ConfigFile(path: config)
                 try settings.apply(file)
                 if let v = try file.string("log-level") { level = v }
+                try security.apply(file)
                 if let v = try file.string("status-addr") { statusAddress = v }
                 try file.rejectUnknownKeys()
             }
+            if let cacert { security.caPath = cacert }
+            if let cert { security.certPath = cert }
+            if let key { security.keyPath = key }
+            tls = try security.tls()
         } catch let error as ConfigError {
             throw ValidationError(error.message)
         }
@@ -78,7 +94,7 @@ struct TinySchedulerCommand: AsyncParsableCommand {
         let operability = ServerOperability(role: "scheduler", services: ["schedulerpb.Scheduler"])
         var handlers = SchedulerHandlers.make(scheduler)
         handlers.merge(operability.handlers)
-        let server = try GRPCServer(address: address, handlers: handlers.byPath)
+        let server = try GRPCServer(address: address, handlers: handlers.byPath, tls: tls)
         server.start()
         // The state was loaded by SchedulerServer's initializer: ready to serve.
         operability.health.setAll(.serving)
@@ -89,6 +105,7 @@ struct TinySchedulerCommand: AsyncParsableCommand {
         logger.info("tinyscheduler-server serving", metadata: [
             "address": "\(address)", "name": "\(settings.name)", "cluster-id": "\(scheduler.clusterID)",
             "data-dir": "\(settings.dataDirectory)",
+            "tls": "\(tls == nil ? "off" : (security.caPath.isEmpty ? "tls" : "mutual-tls"))",
         ])
         let loop = Task { await scheduler.run() }
         let signal = await SignalWaiter.waitForTermination()

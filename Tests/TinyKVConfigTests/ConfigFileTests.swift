@@ -43,6 +43,23 @@ final class ConfigFileTests: XCTestCase {
         }
     }
 
+    func testSections() throws {
+        let file = try ConfigFile(text: """
+            max-key-size = "8KiB"
+            [security]
+            ca-path = "/ca.pem"
+            cert-file = "typo"
+            """, path: "store.toml")
+        XCTAssertEqual(try file.size("max-key-size"), 8 << 10)
+        let security = try XCTUnwrap(try file.section("security"))
+        XCTAssertEqual(try security.string("ca-path"), "/ca.pem")
+        XCTAssertNil(try file.section("absent"))
+        XCTAssertThrowsError(try file.rejectUnknownKeys()) { error in
+            XCTAssertTrue("\(error)".contains("store.toml [security]: unknown configuration key cert-file"), "\(error)")
+        }
+        XCTAssertThrowsError(try ConfigFile(text: "security = 1").section("security"))
+    }
+
     func testWrongTypesAreClearErrors() throws {
         let file = try ConfigFile(text: "raft-heartbeat-ticks = \"two\"\nraft-base-tick-interval = 5\n")
         XCTAssertThrowsError(try file.count("raft-heartbeat-ticks")) { XCTAssertTrue("\($0)".contains("integer")) }
