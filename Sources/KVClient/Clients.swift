@@ -32,7 +32,8 @@ public struct RawKVClient: Sendable {
         var out: [(key: [UInt8], value: [UInt8])] = []
         var next = start
         while out.count < limit {
-            let request = Kvrpcpb.RawScanRequest(startKey: next, limit: UInt32(limit - out.count), cf: cf)
+            let page = min(limit - out.count, ScanPaging.maxPage)
+            let request = Kvrpcpb.RawScanRequest(startKey: next, limit: UInt32(page), cf: cf)
             let (pairs, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next) { route in
                 let (r, regionError) = try await router.send(api.rawScan, request, to: route, timeout: timeout)
                 return ((r.kvs, route.endKey), regionError)
@@ -42,8 +43,9 @@ public struct RawKVClient: Sendable {
                 if !end.isEmpty, !pair.key.lexicographicallyPrecedes(end) { return out }
                 out.append((pair.key, pair.value))
             }
-            if regionEnd.isEmpty || (!end.isEmpty && !regionEnd.lexicographicallyPrecedes(end)) { break }
-            next = regionEnd
+            guard let after = ScanPaging.next(after: pairs.map(\.key), page: page, regionEnd: regionEnd) else { break }
+            if !end.isEmpty, !after.lexicographicallyPrecedes(end) { break }
+            next = after
         }
         return out
     }
@@ -79,9 +81,10 @@ public struct RoutedTxnKVClient: TxnKVClient {
         var pairs: [Kvrpcpb.KvPair] = []
         var next = request.startKey
         while pairs.count < Int(request.limit) {
+            let page = min(Int(request.limit) - pairs.count, ScanPaging.maxPage)
             var part = request
             part.startKey = next
-            part.limit = request.limit - UInt32(pairs.count)
+            part.limit = UInt32(page)
             let (got, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next) { route in
                 let (r, regionError) = try await router.send(api.kvScan, part, to: route, timeout: timeout)
                 return ((r.pairs, route.endKey), regionError)
@@ -90,8 +93,8 @@ public struct RoutedTxnKVClient: TxnKVClient {
                 if !regionEnd.isEmpty, !pair.key.lexicographicallyPrecedes(regionEnd) { break }
                 pairs.append(pair)
             }
-            if regionEnd.isEmpty { break }
-            next = regionEnd
+            guard let after = ScanPaging.next(after: got.map(\.key), page: page, regionEnd: regionEnd) else { break }
+            next = after
         }
         return Kvrpcpb.ScanResponse(pairs: pairs)
     }
@@ -136,5 +139,20 @@ public struct RoutedTxnKVClient: TxnKVClient {
             if error == nil { error = r.error }
         }
         return Kvrpcpb.ResolveLockResponse(error: error)
+    }
+}
+
+/// Scans larger than a store's `max-scan-limit` go in pages.
+enum ScanPaging {
+    /// The largest page asked for (TiKV's and the store's default `max-scan-limit`).
+    static let maxPage = 10240
+
+    /// Where the next page starts: after the last key of a full page (the region may hold more),
+    /// else at the next region; nil when the scan reached the end of the key space.
+    static func next(after keys: [[UInt8]], page: Int, regionEnd: [UInt8]) -> [UInt8]? {
+        if keys.count >= page, let last = keys.last, regionEnd.isEmpty || last.lexicographicallyPrecedes(regionEnd) {
+            return last + [0]
+        }
+        return regionEnd.isEmpty ? nil : regionEnd
     }
 }
