@@ -111,3 +111,49 @@ def test_scheduler_mutual_tls(workdir, pki):
         refused(lambda: members(grpc.insecure_channel(addr)))
     finally:
         proc.stop()
+
+
+def test_raft_cluster_with_mutual_tls_everywhere(workdir, pki):
+    """Scheduler and three raft stores all on mutual TLS: the stores join, replicate to each
+    other over TLS, and serve a TLS client; a plaintext client is refused."""
+    import time
+    import kvrpcpb_pb2 as kv
+    import tinykvpb_pb2_grpc as tinykv
+    security = (f'[security]\nca-path = "{pki["ca.pem"]}"\ncert-path = "{pki["server.pem"]}"\n'
+                f'key-path = "{pki["server.key"]}"\n')
+    pd_port = free_port()
+    (workdir / "pd.toml").write_text(security)
+    procs = [Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{pd_port}",
+                      "--data-dir", str(workdir / "pd"), "--config", str(workdir / "pd.toml")], str(workdir / "pd.log"))]
+    try:
+        wait_port(pd_port, procs[0].proc)
+        ports = []
+        for n in range(3):
+            port = free_port()
+            ports.append(port)
+            (workdir / f"s{n}.toml").write_text('raft-base-tick-interval = "50ms"\nscheduler-heartbeat-tick-interval = "300ms"\n'
+                                                 'scheduler-store-heartbeat-tick-interval = "500ms"\n' + security)
+            procs.append(Process([str(BIN / "tinykv-server"), "-scheduler", f"127.0.0.1:{pd_port}", "-addr", f"127.0.0.1:{port}",
+                                  "-path", str(workdir / f"s{n}"), "-config", str(workdir / f"s{n}.toml")], str(workdir / f"s{n}.log")))
+            wait_port(port, procs[-1].proc)
+        pd_stub = pd_grpc.SchedulerStub(grpc.secure_channel(f"127.0.0.1:{pd_port}", creds(pki)))
+        deadline = time.time() + 60
+        region = None
+        while time.time() < deadline:
+            region = pd_stub.GetRegion(pd.GetRegionRequest(header=pd.RequestHeader(), region_key=b"k"), timeout=5)
+            if len(region.region.peers) == 3 and region.leader.store_id:
+                break
+            time.sleep(0.2)
+        assert len(region.region.peers) == 3, "the region did not grow to three replicas over TLS"
+        leader_addr = pd_stub.GetStore(pd.GetStoreRequest(header=pd.RequestHeader(), store_id=region.leader.store_id)).store.address
+        stub = tinykv.TinyKvStub(grpc.secure_channel(leader_addr, creds(pki)))
+        context = kv.Context(region_id=region.region.id, region_epoch=region.region.region_epoch, peer=region.leader)
+        for i in range(20):
+            r = stub.RawPut(kv.RawPutRequest(context=context, key=b"tls-%d" % i, value=b"v", cf="default"), timeout=10)
+            assert not r.HasField("region_error") and not r.error, r
+        assert stub.RawGet(kv.RawGetRequest(context=context, key=b"tls-7", cf="default"), timeout=10).value == b"v"
+        refused(lambda: tinykv.TinyKvStub(grpc.insecure_channel(leader_addr)).RawGet(
+            kv.RawGetRequest(context=context, key=b"tls-7", cf="default"), timeout=5))
+    finally:
+        for p in reversed(procs):
+            p.stop()

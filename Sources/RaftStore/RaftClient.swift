@@ -15,14 +15,17 @@ import Transport
 public final class RaftClient: RaftTransport {
     private let scheduler: any SchedulerAPI
     private let logger: Logger
+    private let tls: TLSConfig?
     private let connections = Mutex<[UInt64: StoreConnection]>([:])
 
     /// Chunk size of snapshot data on the `Snapshot` stream.
     public static let snapshotChunkSize = 1 << 20
 
-    public init(scheduler: any SchedulerAPI, logger: Logger) {
+    /// Connects to other stores over TLS when `tls` is given.
+    public init(scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig? = nil) {
         self.scheduler = scheduler
         self.logger = logger
+        self.tls = tls
     }
 
     public func send(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
@@ -47,7 +50,7 @@ public final class RaftClient: RaftTransport {
     private func connection(to storeID: UInt64) -> StoreConnection {
         connections.withLock { current in
             if let existing = current[storeID] { return existing }
-            let created = StoreConnection(storeID: storeID, scheduler: scheduler, logger: logger)
+            let created = StoreConnection(storeID: storeID, scheduler: scheduler, logger: logger, tls: tls)
             current[storeID] = created
             return created
         }
@@ -60,15 +63,17 @@ final class StoreConnection: Sendable {
     let storeID: UInt64
     private let scheduler: any SchedulerAPI
     private let logger: Logger
+    private let tls: TLSConfig?
     private let queue: AsyncStream<Item>
     private let input: AsyncStream<Item>.Continuation
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let channel = Mutex<GRPCChannel?>(nil)
 
-    init(storeID: UInt64, scheduler: any SchedulerAPI, logger: Logger) {
+    init(storeID: UInt64, scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig?) {
         self.storeID = storeID
         self.scheduler = scheduler
         self.logger = logger
+        self.tls = tls
         // Raft retransmits: when a store is down, old messages are worth nothing.
         (queue, input) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(8192))
         let started = Task<Void, Never> { [weak self] in await self?.run() }
@@ -98,7 +103,7 @@ final class StoreConnection: Sendable {
         guard !store.address.isEmpty else { throw GRPCStatus(code: .unavailable, message: "store \(storeID) has no address") }
         return channel.withLock { current in
             if let existing = current { return existing }
-            let created = GRPCChannel(target: store.address)
+            let created = GRPCChannel(target: store.address, tls: tls)
             current = created
             return created
         }

@@ -1,3 +1,5 @@
+import Transport
+
 /// The raft store's options (the `raft-*`, `scheduler-*` and region options of TinyKV's config).
 public struct RaftStoreConfig: Sendable, Equatable {
     /// One Raft tick; elections and heartbeats are counted in ticks.
@@ -15,6 +17,8 @@ public struct RaftStoreConfig: Sendable, Equatable {
     public var storeHeartbeatTickInterval: Duration = .seconds(10)
     public var regionMaxSize: UInt64 = 144 << 20
     public var regionSplitSize: UInt64 = 96 << 20
+    /// TLS for this store's connections to the scheduler and to other stores (nil: plaintext).
+    public var tls: TLSConfig?
 
     public init() {}
 

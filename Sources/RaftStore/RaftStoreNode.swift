@@ -32,9 +32,9 @@ public final class RaftStoreNode: Sendable {
     /// `schedulerAddress` (bootstrapping it if this is the first store) and starts serving.
     public static func start(config: RaftStoreConfig, dataPath: String, storeAddress: String,
                              schedulerAddress: String, logger: Logger) async throws -> RaftStoreNode {
-        let scheduler = SchedulerClient(address: schedulerAddress, logger: logger)
+        let scheduler = SchedulerClient(address: schedulerAddress, logger: logger, tls: config.tls)
         return try await start(config: config, dataPath: dataPath, storeAddress: storeAddress, scheduler: scheduler,
-                               transport: RaftClient(scheduler: scheduler, logger: logger), logger: logger)
+                               transport: RaftClient(scheduler: scheduler, logger: logger, tls: config.tls), logger: logger)
     }
 
     /// As above with an explicit scheduler and transport (in-process clusters in tests).

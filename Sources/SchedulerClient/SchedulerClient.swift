@@ -24,9 +24,9 @@ public final class SchedulerClient: SchedulerAPI {
     private let heartbeats: AsyncStream<Schedulerpb.RegionHeartbeatRequest>
     private let heartbeatInput: AsyncStream<Schedulerpb.RegionHeartbeatRequest>.Continuation
 
-    /// A client of the scheduler at `address` ("host:port"); connects lazily.
-    public init(address: String, logger: Logger, timeout: Duration = .seconds(5)) {
-        channel = GRPCChannel(target: address)
+    /// A client of the scheduler at `address` ("host:port"), over TLS when `tls` is given; connects lazily.
+    public init(address: String, logger: Logger, timeout: Duration = .seconds(5), tls: TLSConfig? = nil) {
+        channel = GRPCChannel(target: address, tls: tls)
         self.logger = logger
         self.timeout = timeout
         // Heartbeats are periodic and idempotent: when the stream is down, old ones are dropped.

@@ -53,7 +53,10 @@ public final class StoreServer: Sendable {
         if !config.statusAddress.isEmpty { _ = ServerMetrics.registry }
         try FailPoints.loadEnvironment()
         guard config.raft else { return try StoreServer(config: config, logger: logger) }
-        let node = try await RaftStoreNode.start(config: config.raftStoreConfig, dataPath: config.dataPath,
+        var raftConfig = config.raftStoreConfig
+        // The store's own connections (to the scheduler and other stores) use the same TLS settings.
+        raftConfig.tls = try config.security.tls()
+        let node = try await RaftStoreNode.start(config: raftConfig, dataPath: config.dataPath,
                                                  storeAddress: config.storeAddress, schedulerAddress: config.schedulerAddress,
                                                  logger: logger)
         do {
