@@ -15,3 +15,14 @@ extension Logger.Level {
         }
     }
 }
+
+/// Process-wide logging of the servers: one line per event on standard error, at `level`.
+public enum ServerLogging {
+    public static func bootstrap(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

@@ -15,85 +15,72 @@ public struct RawKVService: Sendable {
     }
 
     public func get(_ request: Kvrpcpb.RawGetRequest) async -> Kvrpcpb.RawGetResponse {
-        var response = Kvrpcpb.RawGetResponse()
-        guard let cf = ColumnFamily.named(request.cf) else {
-            response.error = Self.unknownFamily(request.cf)
-            return response
-        }
-        do {
+        await respond(cf: request.cf) { cf, response in
             let reader = try await storage.reader(request.context ?? Kvrpcpb.Context())
             if let value = try reader.get(cf, request.key) {
                 response.value = value
             } else {
                 response.notFound = true
             }
-        } catch {
-            Self.report(error, regionError: &response.regionError, message: &response.error)
         }
-        return response
     }
 
     public func put(_ request: Kvrpcpb.RawPutRequest) async -> Kvrpcpb.RawPutResponse {
-        var response = Kvrpcpb.RawPutResponse()
-        guard let cf = ColumnFamily.named(request.cf) else {
-            response.error = Self.unknownFamily(request.cf)
-            return response
-        }
-        guard !request.key.isEmpty else {
-            response.error = "key must not be empty"
-            return response
-        }
-        var batch = WriteBatch()
-        batch.put(cf, request.key, request.value)
-        do {
+        await respond(cf: request.cf) { cf, response in
+            guard !request.key.isEmpty else {
+                response.error = "key must not be empty"
+                return
+            }
+            var batch = WriteBatch()
+            batch.put(cf, request.key, request.value)
             try await storage.write(request.context ?? Kvrpcpb.Context(), batch)
-        } catch {
-            Self.report(error, regionError: &response.regionError, message: &response.error)
         }
-        return response
     }
 
     public func delete(_ request: Kvrpcpb.RawDeleteRequest) async -> Kvrpcpb.RawDeleteResponse {
-        var response = Kvrpcpb.RawDeleteResponse()
-        guard let cf = ColumnFamily.named(request.cf) else {
-            response.error = Self.unknownFamily(request.cf)
-            return response
-        }
-        var batch = WriteBatch()
-        batch.delete(cf, request.key)
-        do {
+        await respond(cf: request.cf) { cf, _ in
+            var batch = WriteBatch()
+            batch.delete(cf, request.key)
             try await storage.write(request.context ?? Kvrpcpb.Context(), batch)
-        } catch {
-            Self.report(error, regionError: &response.regionError, message: &response.error)
         }
-        return response
     }
 
     public func scan(_ request: Kvrpcpb.RawScanRequest) async -> Kvrpcpb.RawScanResponse {
-        var response = Kvrpcpb.RawScanResponse()
-        guard let cf = ColumnFamily.named(request.cf) else {
-            response.error = Self.unknownFamily(request.cf)
-            return response
-        }
-        do {
+        await respond(cf: request.cf) { cf, response in
             let reader = try await storage.reader(request.context ?? Kvrpcpb.Context())
             let pairs = try reader.scan(cf, from: request.startKey, limit: Int(request.limit))
             response.kvs = pairs.map { Kvrpcpb.KvPair(key: $0.key, value: $0.value) }
+        }
+    }
+
+    /// Resolves the column family, runs `body`, and reports what it throws in the response:
+    /// routing errors as `region_error`, anything else in `error`.
+    private func respond<Response: RawResponse>(
+        cf name: String, _ body: (ColumnFamily, inout Response) async throws -> Void
+    ) async -> Response {
+        var response = Response()
+        guard let cf = ColumnFamily.named(name) else {
+            response.error = "unknown column family \"\(name)\" (use default, lock or write)"
+            return response
+        }
+        do {
+            try await body(cf, &response)
+        } catch let region as RegionError {
+            response.regionError = region.error
         } catch {
-            Self.report(error, regionError: &response.regionError, message: &response.error)
+            response.error = "\(error)"
         }
         return response
     }
-
-    private static func unknownFamily(_ name: String) -> String {
-        "unknown column family \"\(name)\" (use default, lock or write)"
-    }
-
-    private static func report(_ error: any Error, regionError: inout Errorpb.Error?, message: inout String) {
-        if let region = error as? RegionError {
-            regionError = region.error
-        } else {
-            message = "\(error)"
-        }
-    }
 }
+
+/// The shape shared by the raw API's responses.
+protocol RawResponse: ProtoMessage {
+    var regionError: Errorpb.Error? { get set }
+    var error: String { get set }
+}
+
+extension Kvrpcpb.RawGetResponse: RawResponse {}
+extension Kvrpcpb.RawPutResponse: RawResponse {}
+extension Kvrpcpb.RawDeleteResponse: RawResponse {}
+extension Kvrpcpb.RawScanResponse: RawResponse {}

@@ -66,11 +66,7 @@ struct TinyKVServerCommand: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         let level = Logger.Level(tinyKVName: storeConfig.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ServerLogging.bootstrap(level: level)
         bootstrapServerMetrics()
         let logger = Logger(label: "tinykv-server")
         let server = try await StoreServer.start(config: storeConfig, logger: logger)

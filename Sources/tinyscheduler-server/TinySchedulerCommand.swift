@@ -82,11 +82,7 @@ struct TinySchedulerCommand: AsyncParsableCommand {
         guard let firstURL = settings.clientURLs.first, let address = Self.listenAddress(firstURL) else {
             throw ValidationError("--client-urls must be like http://127.0.0.1:2379")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
-        }
+        ServerLogging.bootstrap(level: logLevel)
         bootstrapServerMetrics()
         let logger = Logger(label: "tinyscheduler")
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
