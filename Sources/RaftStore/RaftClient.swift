@@ -64,8 +64,11 @@ final class StoreConnection: Sendable {
     private let scheduler: any SchedulerAPI
     private let logger: Logger
     private let tls: TLSConfig?
-    private let queue: AsyncStream<Item>
-    private let input: AsyncStream<Item>.Continuation
+    /// Messages waiting for the stream; the sender takes them all at once and coalesces them.
+    private let pending = Mutex<[Item]>([])
+    /// Wakes the sender when `pending` gets messages.
+    private let queue: AsyncStream<Void>
+    private let input: AsyncStream<Void>.Continuation
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let channel = Mutex<GRPCChannel?>(nil)
 
@@ -75,7 +78,7 @@ final class StoreConnection: Sendable {
         self.logger = logger
         self.tls = tls
         // Raft retransmits: when a store is down, old messages are worth nothing.
-        (queue, input) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(8192))
+        (queue, input) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         let started = Task<Void, Never> { [weak self] in await self?.run() }
         task.withLock { $0 = started }
     }
@@ -85,7 +88,12 @@ final class StoreConnection: Sendable {
             if message.message?.msgType == .msgSnapshot {
                 Task { await self.sendSnapshot(message, feedback: feedback) }
             } else {
-                input.yield((message, feedback))
+                pending.withLock { queued in
+                    // Raft retransmits: when a store is down, old messages are worth nothing.
+                    if queued.count >= 8192 { queued.removeFirst(queued.count - 8191) }
+                    queued.append((message, feedback))
+                }
+                input.yield(())
             }
         }
     }
@@ -118,7 +126,7 @@ final class StoreConnection: Sendable {
     private func run() async {
         var iterator = queue.makeAsyncIterator()
         var backoff: Duration = .milliseconds(50)
-        var carry: Item?
+        var carry: [Item] = []
         while !Task.isCancelled {
             var call: ClientStreamingCall?
             do {
@@ -126,17 +134,30 @@ final class StoreConnection: Sendable {
                 let stream = try channel.clientStreaming(method: Tinykvpb.TinyKv.raft.path)
                 call = stream
                 while true {
-                    let next: Item?
-                    if let queued = carry { next = queued; carry = nil } else { next = await iterator.next() }
-                    guard let (message, feedback) = next else {
-                        _ = try? await stream.finish()
-                        return
+                    // One gRPC send is in flight at a time, so messages pile up meanwhile: take
+                    // them all and merge what Raft allows, so a busy region sends one append per
+                    // round trip instead of one per proposal.
+                    var batch = carry + pending.withLock { queued in
+                        defer { queued = [] }
+                        return queued
                     }
-                    do {
-                        try await stream.send(message.encode())
-                    } catch {
-                        feedback.unreachable(message)
-                        throw error
+                    carry = []
+                    if batch.isEmpty {
+                        guard await iterator.next() != nil else {
+                            _ = try? await stream.finish()
+                            return
+                        }
+                        continue
+                    }
+                    batch = RaftMessageCoalescer.coalesce(batch)
+                    for (index, (message, feedback)) in batch.enumerated() {
+                        do {
+                            try await stream.send(message.encode())
+                        } catch {
+                            feedback.unreachable(message)
+                            carry = Array(batch[(index + 1)...])
+                            throw error
+                        }
                     }
                     backoff = .milliseconds(50)
                 }
