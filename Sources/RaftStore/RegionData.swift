@@ -23,25 +23,7 @@ enum RegionData {
     private static let marker: UInt8 = 0xFF
 
     /// The memcomparable encoding of `key` (TiDB's `codec.EncodeBytes`).
-    static func encode(_ key: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity((key.count / groupSize + 1) * (groupSize + 1))
-        var index = 0
-        while index <= key.count {
-            let remaining = key.count - index
-            if remaining >= groupSize {
-                out.append(contentsOf: key[index..<(index + groupSize)])
-                out.append(marker)
-            } else {
-                let pad = groupSize - remaining
-                out.append(contentsOf: key[index..<key.count])
-                out.append(contentsOf: repeatElement(0, count: pad))
-                out.append(marker - UInt8(pad))
-            }
-            index += groupSize
-        }
-        return out
-    }
+    static func encode(_ key: [UInt8]) -> [UInt8] { MemComparable.encode(key) }
 
     /// The user key of `memcomparable(key) ++ 8 timestamp bytes`, or nil when `stored` is not
     /// exactly that (a raw key in `default`).

@@ -1,3 +1,4 @@
+import Storage
 import TinyKVProto
 
 // MVCC storage layout (internal format, the same ideas and bytes as TinyKV's `kv/transaction/mvcc`).
@@ -62,20 +63,7 @@ public enum MvccKey {
     }
 
     private static func appendEncodedBytes(_ key: [UInt8], to out: inout [UInt8]) {
-        var index = 0
-        while index <= key.count {
-            let remaining = key.count - index
-            if remaining >= groupSize {
-                out.append(contentsOf: key[index..<(index + groupSize)])
-                out.append(marker)
-            } else {
-                let pad = groupSize - remaining
-                out.append(contentsOf: key[index..<key.count])
-                out.append(contentsOf: repeatElement(0, count: pad))
-                out.append(marker - UInt8(pad))
-            }
-            index += groupSize
-        }
+        MemComparable.append(key, to: &out)
     }
 
     /// Decodes a memcomparable key from the start of `encoded`; returns it and the bytes after it.
