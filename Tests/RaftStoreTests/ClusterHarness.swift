@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Raft
 import RaftStore
 import Scheduler
 import SchedulerClient
@@ -110,16 +111,7 @@ final class SimNetwork: Sendable {
     }
     let state = Mutex(State())
 
-    struct SplitMix: RandomNumberGenerator {
-        var seed: UInt64
-        mutating func next() -> UInt64 {
-            seed &+= 0x9E37_79B9_7F4A_7C15
-            var z = seed
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias SplitMix = SeededGenerator
 
     func transport() -> SimTransport { SimTransport(network: self) }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Linearizability
+import Raft
 import RaftStore
 import Storage
 import Synchronization
@@ -30,19 +31,7 @@ final class History: Sendable {
 }
 
 /// A small seeded generator (clients' choices, partitions): the same seed gives the same plan.
-struct SeededRandom: RandomNumberGenerator, Sendable {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+typealias SeededRandom = SeededGenerator
 
 /// How one attempt at a request ended.
 enum AttemptOutcome<T: Sendable>: Sendable {

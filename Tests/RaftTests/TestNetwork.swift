@@ -21,17 +21,10 @@ struct TestConfChangeCodec: ConfChangeCodec {
   }
 }
 
-/// Deterministic PRNG for tests (SplitMix64).
-struct TestRandom: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
+/// Deterministic PRNG for tests: the Raft module's SplitMix64.
+typealias TestRandom = SeededGenerator
+
+extension SeededGenerator {
   mutating func chance(_ probability: Double) -> Bool {
     Double(next() >> 11) / Double(1 << 53) < probability
   }
