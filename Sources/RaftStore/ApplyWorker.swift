@@ -24,8 +24,7 @@ final class ApplyWorker: @unchecked Sendable {
     let inbox = Inbox<ApplyTask>()
     private let report: @Sendable ([ApplyResult]) -> Void
     private var delegates: [UInt64: Delegate] = [:]
-    private var thread: Thread?
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = DedicatedThread()
 
     init(kvEngine: any KVEngine, storeID: UInt64, logger: Logger, report: @escaping @Sendable ([ApplyResult]) -> Void) {
         self.kvEngine = kvEngine
@@ -35,21 +34,13 @@ final class ApplyWorker: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "raftstore-apply"
-        thread.stackSize = 8 << 20
-        self.thread = thread
-        thread.start()
+        thread.start(name: "raftstore-apply") { [self] in run() }
     }
 
     /// Finishes queued tasks, then stops the thread.
     func stop() {
         inbox.close()
-        if thread != nil { finished.wait() }
-        thread = nil
+        thread.join()
     }
 
     private func run() {

@@ -36,8 +36,7 @@ final class RaftPoller: @unchecked Sendable {
     private var pendingRaftBatch = WriteBatch()
     private(set) var tickCount: UInt64 = 0
     private var readSequence: UInt64 = 0
-    private var thread: Thread?
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = DedicatedThread()
     private var feedback: TransportFeedback!
     /// Published for store heartbeats (read from other threads).
     let stats = Stats()
@@ -101,21 +100,13 @@ final class RaftPoller: @unchecked Sendable {
         stats.regionCount = peers.count
         logger.info("raft store loaded peers", metadata: ["store": "\(storeID)", "peers": "\(peers.count)"])
         applier.start()
-        let thread = Thread { [self] in
-            run()
-            finished.signal()
-        }
-        thread.name = "raftstore-poller"
-        thread.stackSize = 8 << 20
-        self.thread = thread
-        thread.start()
+        thread.start(name: "raftstore-poller") { [self] in run() }
     }
 
     /// Stops the raft thread, then the apply thread (which finishes its queue).
     func stop() {
         inbox.close()
-        if thread != nil { finished.wait() }
-        thread = nil
+        thread.join()
         applier.stop()
     }
 
