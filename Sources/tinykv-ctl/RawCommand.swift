@@ -21,15 +21,7 @@ struct RawCommand: AsyncParsableCommand {
             try await reportingErrors {
                 value = try await RawKVClient(router: options.router(), timeout: options.requestTimeout).get(key, cf: cf)
             }
-            if options.format == .json {
-                Output.printJSON(["key": options.show(key), "found": value != nil, "value": value.map(options.show) ?? NSNull()])
-            } else if let value {
-                print(options.show(value))
-            } else {
-                var stderr = StandardError()
-                print("key not found", to: &stderr)
-            }
-            if value == nil { throw Exit.notFound }
+            try Output.printLookup(key: key, value: value, options: options)
         }
     }
 

@@ -56,6 +56,21 @@ struct ClusterOptions: ParsableArguments {
 
 /// Prints results as an aligned table or as JSON.
 enum Output {
+    /// Prints the result of a point read (JSON adds `extra`); a missing key exits with ``Exit/notFound``.
+    static func printLookup(key: [UInt8], value: [UInt8]?, options: ClusterOptions, extra: [String: Any] = [:]) throws {
+        if options.format == .json {
+            var object: [String: Any] = ["key": options.show(key), "found": value != nil, "value": value.map(options.show) ?? NSNull()]
+            object.merge(extra) { _, new in new }
+            printJSON(object)
+        } else if let value {
+            Swift.print(options.show(value))
+        } else {
+            var stderr = StandardError()
+            Swift.print("key not found", to: &stderr)
+        }
+        if value == nil { throw Exit.notFound }
+    }
+
     static func print(_ format: OutputFormat, headers: [String], rows: [[String]], json: Any) {
         switch format {
         case .json:

@@ -32,15 +32,7 @@ struct TxnCommand: AsyncParsableCommand {
                 if let ts { readTs = ts } else { readTs = try await client.oracle.next() }
                 value = try await client.get(key, at: readTs)
             }
-            if options.format == .json {
-                Output.printJSON(["key": options.show(key), "found": value != nil, "value": value.map(options.show) ?? NSNull(), "ts": readTs])
-            } else if let value {
-                print(options.show(value))
-            } else {
-                var stderr = StandardError()
-                print("key not found", to: &stderr)
-            }
-            if value == nil { throw Exit.notFound }
+            try Output.printLookup(key: key, value: value, options: options, extra: ["ts": readTs])
         }
     }
 
