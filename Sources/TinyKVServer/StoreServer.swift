@@ -106,13 +106,15 @@ public final class StoreServer: Sendable {
             "addr": "\(config.storeAddress)", "port": "\(server.port)", "path": "\(config.dataPath)", "mode": "\(modeName)",
             "tls": "\(config.security.isEnabled ? (config.security.caPath.isEmpty ? "tls" : "mutual-tls") : "off")",
         ])
-        let counter = Task { await refreshRegionCounts() }
+        // The counts only feed the status port: no polling of the raft thread without it.
+        var counter: Task<Void, Never>?
         if !config.statusAddress.isEmpty {
+            counter = Task { await refreshRegionCounts() }
             try startStatusServer()
         }
         let signal = await SignalWaiter.waitForTermination()
         logger.info("received \(signal), shutting down")
-        counter.cancel()
+        counter?.cancel()
         operability.beginShutdown()
         await server.shutdown(gracePeriod: .seconds(5))
         operability.stop()
