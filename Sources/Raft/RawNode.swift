@@ -180,6 +180,16 @@ public final class RawNode {
   /// The current term.
   public var term: UInt64 { raft.term }
 
+  /// The highest log index known to be committed.
+  public var commitIndex: UInt64 { raft.raftLog.committed }
+
+  /// Whether an entry of the current term is committed (before that, a new leader's commit
+  /// index may lag what earlier leaders committed, so it must not serve reads).
+  public var hasCommittedEntryInCurrentTerm: Bool { raft.committedEntryInCurrentTerm() }
+
+  /// The peer a leadership transfer is under way to (0: none).
+  public var leadTransferee: UInt64 { raft.leadTransferee }
+
   /// The known leader (0 if none) and this node's role, without copying progress.
   public var softState: SoftState { raft.softState }
 

@@ -13,6 +13,8 @@ struct Proposal: Sendable {
     var index: UInt64
     var term: UInt64
     var callback: WriteCallback
+    /// Lease clock time before the entry was sent: its commit renews the leader lease from here.
+    var proposedAt: Duration = .zero
 }
 
 /// Work for the raft poller thread.

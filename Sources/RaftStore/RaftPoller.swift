@@ -20,6 +20,8 @@ final class RaftPoller: @unchecked Sendable {
     private let transport: any RaftTransport
     private let logger: Logger
     let inbox = Inbox<PollerMessage>()
+    /// Serves lease reads without coming to this thread.
+    let localReader: LocalReader
     /// Receives region heartbeats of leaders (sent to the scheduler by the node).
     private let regionHeartbeat: @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void
     /// Approximate data size of a region, for heartbeats.
@@ -28,6 +30,12 @@ final class RaftPoller: @unchecked Sendable {
     private let askSplit: @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse
     /// Split checks scan regions off the raft thread, one at a time.
     private let splitCheckQueue = DispatchQueue(label: "raftstore-split-check")
+    /// Measures leader leases.
+    private let clock: LeaseClock
+    /// Lease clock time at the start of the current round (before anything of it was sent).
+    private var roundStart: Duration = .zero
+    /// Peers that admitted lease reads this round (served together at the end of the round).
+    private var localReadPeers = Set<UInt64>()
 
     private(set) var peers: [UInt64: Peer] = [:]
     /// Peers to look at for a Ready this round.
@@ -44,14 +52,18 @@ final class RaftPoller: @unchecked Sendable {
     final class Stats: @unchecked Sendable {
         private let lock = NSLock()
         private var _regionCount = 0
+        private var _leaseReads = 0
         var regionCount: Int {
             get { lock.withLock { _regionCount } }
             set { lock.withLock { _regionCount = newValue } }
         }
+        /// Reads served from a leader lease (no ReadIndex).
+        var leaseReads: Int { lock.withLock { _leaseReads } }
+        func addLeaseReads(_ count: Int) { lock.withLock { _leaseReads += count } }
     }
 
     init(storeID: UInt64, config: RaftStoreConfig, raftEngine: any KVEngine, kvEngine: any KVEngine,
-         transport: any RaftTransport, logger: Logger,
+         transport: any RaftTransport, logger: Logger, clock: LeaseClock = .system,
          regionHeartbeat: @escaping @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void,
          regionSize: @escaping @Sendable (Metapb.Region) -> UInt64,
          askSplit: @escaping @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse) {
@@ -64,7 +76,11 @@ final class RaftPoller: @unchecked Sendable {
         self.regionHeartbeat = regionHeartbeat
         self.regionSize = regionSize
         self.askSplit = askSplit
+        self.clock = clock
         let inbox = self.inbox
+        localReader = LocalReader(storeID: storeID, kvEngine: kvEngine, clock: clock) { regionID in
+            inbox.push(.inspect { poller in poller.peers[regionID]?.wantsLeaseRenewal = true })
+        }
         applier = ApplyWorker(kvEngine: kvEngine, storeID: storeID, logger: logger) { results in
             inbox.push(.applied(results))
         }
@@ -93,7 +109,8 @@ final class RaftPoller: @unchecked Sendable {
         try iterator.checkError()
         for state in states where state.state == .normal {
             guard let region = state.region, let meta = region.peers.first(where: { $0.storeId == storeID }) else { continue }
-            let peer = try Peer(meta: meta, storage: PeerStorage(region: region, raftEngine: raftEngine, kvEngine: kvEngine), config: config)
+            let peer = try Peer(meta: meta, storage: PeerStorage(region: region, raftEngine: raftEngine, kvEngine: kvEngine),
+                                config: config, restarted: true)
             peers[region.id] = peer
             dirty.insert(region.id)
         }
@@ -111,15 +128,18 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     private func run() {
-        let tickInterval = Double(config.baseTickInterval.components.seconds)
-            + Double(config.baseTickInterval.components.attoseconds) / 1e18
-        var nextTick = Date().addingTimeInterval(tickInterval)
-        while let messages = inbox.drain(until: nextTick) {
+        // Ticks follow the monotonic clock (a wall-clock jump must not fire a burst of ticks:
+        // followers' election timeouts, counted in ticks, back the leaders' leases).
+        let tickInterval = config.baseTickInterval
+        var nextTick = ContinuousClock.now + tickInterval
+        while let messages = inbox.drain(timeout: ContinuousClock.now.duration(to: nextTick)) {
+            roundStart = clock.now()
             for message in messages { handle(message) }
-            if Date() >= nextTick {
+            if ContinuousClock.now >= nextTick {
                 tick()
-                nextTick = Date().addingTimeInterval(tickInterval)
+                nextTick = ContinuousClock.now + tickInterval
             }
+            serveLocalReads()
             sendReadIndexes()
             handleReadies()
         }
@@ -183,6 +203,8 @@ final class RaftPoller: @unchecked Sendable {
             return
         }
         if let from = message.fromPeer { peer.peerCache[from.id] = from }
+        // A transfer asked for by a follower: the lease can't be trusted until it is over.
+        if raftMessage.msgType == .msgTransferLeader { dropLease(peer, at: clock.now()) }
         do {
             try peer.raw.step(raftMessage)
         } catch {
@@ -278,7 +300,7 @@ final class RaftPoller: @unchecked Sendable {
         } catch {
             return callback(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer))
         }
-        peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, callback: callback))
+        peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, callback: callback, proposedAt: roundStart))
         RaftStoreMetrics.proposals.increment()
         dirty.insert(peer.regionID)
     }
@@ -292,25 +314,79 @@ final class RaftPoller: @unchecked Sendable {
         if let error = RegionErrors.checkEpoch(context.regionEpoch, region: peer.region, admin: false) {
             return callback(.failure(RegionError(epochNotMatch(error, peer))))
         }
-        peer.readsToSend.append(callback)
+        if let index = leaseReadIndex(peer, at: clock.now()) {
+            peer.localReads.append(LocalRead(index: index, callback: callback))
+            localReadPeers.insert(peer.regionID)
+        } else {
+            peer.readsToSend.append(callback)
+        }
     }
 
-    /// One ReadIndex request per peer per round, for all the reads it received.
+    /// The applied index a read must wait for to be served from `peer`'s lease now, or nil
+    /// when it must confirm leadership with ReadIndex: no valid lease, a leadership transfer
+    /// under way (the transferee may campaign at once, ignoring the followers' promise), or
+    /// no entry of this term committed yet. The index is the leader's first entry of its
+    /// term: once it is applied, every write an earlier leader acknowledged is applied here,
+    /// and this leader acknowledges writes only after applying them (TiKV's LocalReader
+    /// asks the same: an applied entry of the current term).
+    private func leaseReadIndex(_ peer: Peer, at now: Duration) -> UInt64? {
+        guard peer.lease.isEnabled, peer.isLeader else { return nil }
+        if peer.raw.leadTransferee != 0 {
+            dropLease(peer, at: now)
+            return nil
+        }
+        guard peer.lease.isValid(at: now), peer.raw.hasCommittedEntryInCurrentTerm else { return nil }
+        return peer.termStartIndex
+    }
+
+    /// Drops `peer`'s lease here and in the local reader; rounds started before `now` can't renew it.
+    private func dropLease(_ peer: Peer, at now: Duration) {
+        peer.lease.expire(at: now)
+        localReader.revoke(peer.regionID)
+    }
+
+    /// Lets the local reader serve `peer`'s reads while its lease holds (or stops it).
+    private func publishLease(_ peer: Peer) {
+        guard peer.isLeader, let expiry = peer.lease.expiry, peer.appliedIndex >= peer.termStartIndex,
+              peer.raw.leadTransferee == 0, peer.raw.hasCommittedEntryInCurrentTerm else {
+            return localReader.revoke(peer.regionID)
+        }
+        localReader.publish(peer.region, leaseExpiry: expiry, renewAfter: expiry - peer.lease.duration / 2)
+    }
+
+    /// Serves the lease reads admitted this round (one snapshot per region).
+    private func serveLocalReads() {
+        guard !localReadPeers.isEmpty else { return }
+        for regionID in localReadPeers {
+            guard let peer = peers[regionID] else { continue }
+            serveReads(peer)
+        }
+        localReadPeers.removeAll(keepingCapacity: true)
+    }
+
+    /// One ReadIndex request per peer per round, for all the reads it received; also renews
+    /// a leader lease that is about to run out while lease reads are coming in.
     private func sendReadIndexes() {
-        for peer in peers.values where !peer.readsToSend.isEmpty {
+        for peer in peers.values where !peer.readsToSend.isEmpty || (peer.wantsLeaseRenewal && peer.pendingReads.isEmpty) {
+            peer.wantsLeaseRenewal = false
             readSequence += 1
             var context: [UInt8] = []
             Keys.appendBigEndian(readSequence, to: &context)
+            let startedAt = clock.now()
             peer.raw.readIndex(context: context)
             RaftStoreMetrics.readIndexRequests.increment()
-            peer.pendingReads.append(PendingRead(context: context, callbacks: peer.readsToSend, index: nil, tick: tickCount))
+            peer.pendingReads.append(PendingRead(context: context, callbacks: peer.readsToSend, index: nil, tick: tickCount, startedAt: startedAt))
             peer.readsToSend = []
             dirty.insert(peer.regionID)
         }
     }
 
+    /// Answers the reads whose index is applied: ReadIndex reads, and lease reads while the
+    /// lease still holds at the moment of the snapshot (otherwise they fall back to ReadIndex).
     private func serveReads(_ peer: Peer) {
-        guard let first = peer.pendingReads.first, let index = first.index, index <= peer.appliedIndex else { return }
+        let readIndexReady = peer.pendingReads.first.flatMap(\.index).map { $0 <= peer.appliedIndex } ?? false
+        let localReady = peer.localReads.first.map { $0.index <= peer.appliedIndex } ?? false
+        guard readIndexReady || localReady else { return }
         let snapshot: any KVReader
         do {
             snapshot = try kvEngine.snapshot()
@@ -322,6 +398,24 @@ final class RaftPoller: @unchecked Sendable {
             peer.pendingReads.removeFirst()
             for callback in read.callbacks { callback(.success(reader)) }
         }
+        guard localReady else { return }
+        let now = clock.now()
+        if leaseReadIndex(peer, at: now) == nil {
+            // The lease ran out (or leadership is moving) before the data was applied.
+            peer.readsToSend.append(contentsOf: peer.localReads.map(\.callback))
+            peer.localReads = []
+            return
+        }
+        if peer.lease.needsRenewal(at: now) { peer.wantsLeaseRenewal = true }
+        var served = 0
+        while let read = peer.localReads.first, read.index <= peer.appliedIndex {
+            peer.localReads.removeFirst()
+            read.callback(.success(reader))
+            served += 1
+        }
+        RaftStoreMetrics.leaseReads.increment(by: served)
+        stats.addLeaseReads(served)
+        if served > 0 { publishLease(peer) }
     }
 
     private func onApplied(_ results: [ApplyResult]) {
@@ -347,6 +441,7 @@ final class RaftPoller: @unchecked Sendable {
                 continue
             }
             if result.region != nil && peer.isLeader { sendRegionHeartbeat(peer) }
+            if peer.isLeader { publishLease(peer) }
             serveReads(peer)
             dirty.insert(peer.regionID)
         }
@@ -358,6 +453,7 @@ final class RaftPoller: @unchecked Sendable {
         logger.info("destroying peer", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)"])
         peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true)
         peer.storage.clear(into: &pendingRaftBatch)
+        localReader.revoke(peer.regionID)
         peers[peer.regionID] = nil
         dirty.remove(peer.regionID)
         stats.regionCount = peers.count
@@ -374,6 +470,7 @@ final class RaftPoller: @unchecked Sendable {
             if change.changeType == .removeNode && target.id == peer.meta.id {
                 // Never remove the leader itself: hand leadership over; the scheduler retries.
                 if let other = peer.region.peers.first(where: { $0.id != peer.meta.id }) {
+                    dropLease(peer, at: clock.now())
                     peer.raw.transferLeader(to: other.id)
                     dirty.insert(peer.regionID)
                 }
@@ -394,6 +491,7 @@ final class RaftPoller: @unchecked Sendable {
             dirty.insert(peer.regionID)
         } else if let transfer = command.transferLeader, let target = transfer.peer, target.id != peer.meta.id {
             peer.peerCache[target.id] = target
+            dropLease(peer, at: clock.now())
             peer.raw.transferLeader(to: target.id)
             dirty.insert(peer.regionID)
         }
@@ -641,12 +739,22 @@ final class RaftPoller: @unchecked Sendable {
             for state in ready.readStates {
                 if let position = peer.pendingReads.firstIndex(where: { $0.context == state.requestContext }) {
                     peer.pendingReads[position].index = state.index
+                    // A quorum acknowledged heartbeats sent after the round started.
+                    if peer.isLeader {
+                        peer.lease.renew(startedAt: peer.pendingReads[position].startedAt)
+                        publishLease(peer)
+                    }
                 }
             }
             if let last = ready.committedEntries.last {
                 var covered: [Proposal] = []
                 while let proposal = peer.proposals.first, proposal.index <= last.index {
                     covered.append(peer.proposals.removeFirst())
+                }
+                // A quorum stored an entry of this term sent after it was proposed.
+                if peer.isLeader, let newest = covered.last, newest.term == peer.raw.term {
+                    peer.lease.renew(startedAt: newest.proposedAt)
+                    publishLease(peer)
                 }
                 applier.inbox.push(.apply(regionID: peer.regionID, peerID: peer.meta.id,
                                           entries: ready.committedEntries, proposals: covered))
@@ -686,7 +794,10 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     private func onSoftStateChange(_ peer: Peer, _ soft: SoftState) {
+        dropLease(peer, at: clock.now())
         if soft.role == .leader {
+            // The new term's empty entry was appended when this peer became leader.
+            peer.termStartIndex = peer.raw.lastIndex
             RaftStoreMetrics.becameLeader.increment()
             logger.info("became leader", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)", "term": "\(peer.raw.term)"])
             peer.heartbeatTicks = 0

@@ -21,7 +21,7 @@ public final class RaftStoreNode: Sendable {
     public let storage: RaftKVStorage
     /// `TinyKv/Raft` and `TinyKv/Snapshot` server handlers to add to the store's gRPC server.
     public let handlers: ServiceHandlers
-    private let poller: RaftPoller
+    let poller: RaftPoller
     private let kvEngine: RocksEngine
     private let raftEngine: RocksEngine
     private let scheduler: any SchedulerAPI
@@ -37,9 +37,11 @@ public final class RaftStoreNode: Sendable {
                                transport: RaftClient(scheduler: scheduler, logger: logger, tls: config.tls), logger: logger)
     }
 
-    /// As above with an explicit scheduler and transport (in-process clusters in tests).
+    /// As above with an explicit scheduler and transport (in-process clusters in tests), and
+    /// the clock leader leases are measured with.
     public static func start(config: RaftStoreConfig, dataPath: String, storeAddress: String,
-                             scheduler: any SchedulerAPI, transport: any RaftTransport, logger: Logger) async throws -> RaftStoreNode {
+                             scheduler: any SchedulerAPI, transport: any RaftTransport, logger: Logger,
+                             leaseClock: LeaseClock = .system) async throws -> RaftStoreNode {
         for sub in ["raft", "kv"] {
             try FileManager.default.createDirectory(atPath: dataPath + "/" + sub, withIntermediateDirectories: true)
         }
@@ -55,11 +57,11 @@ public final class RaftStoreNode: Sendable {
             throw error
         }
         return try RaftStoreNode(storeID: storeID, config: config, dataPath: dataPath, raftEngine: raftEngine, kvEngine: kvEngine,
-                                 scheduler: scheduler, transport: transport, logger: logger)
+                                 scheduler: scheduler, transport: transport, logger: logger, leaseClock: leaseClock)
     }
 
     private init(storeID: UInt64, config: RaftStoreConfig, dataPath: String, raftEngine: RocksEngine, kvEngine: RocksEngine,
-                 scheduler: any SchedulerAPI, transport: any RaftTransport, logger: Logger) throws {
+                 scheduler: any SchedulerAPI, transport: any RaftTransport, logger: Logger, leaseClock: LeaseClock) throws {
         self.storeID = storeID
         self.raftEngine = raftEngine
         self.kvEngine = kvEngine
@@ -68,12 +70,12 @@ public final class RaftStoreNode: Sendable {
         var logger = logger
         logger[metadataKey: "store"] = "\(storeID)"
         let poller = RaftPoller(
-            storeID: storeID, config: config, raftEngine: raftEngine, kvEngine: kvEngine, transport: transport, logger: logger,
+            storeID: storeID, config: config, raftEngine: raftEngine, kvEngine: kvEngine, transport: transport, logger: logger, clock: leaseClock,
             regionHeartbeat: { scheduler.regionHeartbeat($0) },
             regionSize: { region in RegionData.approximateSize(region, engine: kvEngine) },
             askSplit: { region in try await scheduler.askSplit(region) })
         self.poller = poller
-        storage = RaftKVStorage(inbox: poller.inbox)
+        storage = RaftKVStorage(inbox: poller.inbox, localReader: poller.localReader)
         handlers = RaftHandlers.make(inbox: poller.inbox)
         let inbox = poller.inbox
         scheduler.onRegionHeartbeatResponse { response in inbox.push(.schedulerCommand(response)) }
@@ -82,6 +84,9 @@ public final class RaftStoreNode: Sendable {
         heartbeatTask = Heartbeats.storeLoop(storeID: storeID, dataPath: dataPath, interval: config.storeHeartbeatTickInterval,
                                              scheduler: scheduler, regionCount: { stats.regionCount }, logger: logger)
     }
+
+    /// Reads this store served from a leader lease so far (no ReadIndex round trip).
+    public var leaseReadCount: Int { poller.stats.leaseReads + poller.localReader.served.load(ordering: .relaxed) }
 
     /// Delivers a message received from another store (what the `Raft` handler does).
     public func deliver(_ message: RaftServerpb.RaftMessage) {

@@ -168,6 +168,8 @@ final class TestCluster: @unchecked Sendable {
     let scheduler: InProcessScheduler
     let network = SimNetwork()
     var config = RaftStoreConfig()
+    /// The clock every store measures leader leases with (tests may move it).
+    var leaseClock = LeaseClock.system
     /// Store id by index (1-based start order) and data path by store id.
     private(set) var paths: [UInt64: String] = [:]
     private(set) var addresses: [UInt64: String] = [:]
@@ -204,7 +206,8 @@ final class TestCluster: @unchecked Sendable {
     func addStore() async throws -> RaftStoreNode {
         let path = directory + "/store-\(order.count + 1)"
         let node = try await RaftStoreNode.start(config: config, dataPath: path, storeAddress: "sim-\(order.count + 1)",
-                                                 scheduler: InProcessScheduler(server: scheduler.server), transport: network.transport(), logger: logger)
+                                                 scheduler: InProcessScheduler(server: scheduler.server), transport: network.transport(), logger: logger,
+                                                 leaseClock: leaseClock)
         paths[node.storeID] = path
         addresses[node.storeID] = "sim-\(order.count + 1)"
         order.append(node.storeID)
@@ -236,7 +239,8 @@ final class TestCluster: @unchecked Sendable {
 
     func restart(_ storeID: UInt64) async throws {
         let node = try await RaftStoreNode.start(config: config, dataPath: paths[storeID]!, storeAddress: addresses[storeID]!,
-                                                 scheduler: InProcessScheduler(server: scheduler.server), transport: network.transport(), logger: logger)
+                                                 scheduler: InProcessScheduler(server: scheduler.server), transport: network.transport(), logger: logger,
+                                                 leaseClock: leaseClock)
         XCTAssertEqual(node.storeID, storeID)
         network.state.withLock { $0.nodes[storeID] = node }
     }
@@ -347,5 +351,29 @@ final class TestCluster: @unchecked Sendable {
         }
         XCTFail("\(what) did not succeed in time; last error: \(String(describing: lastError))")
         throw CancellationError()
+    }
+}
+
+/// A lease clock the test controls: it follows real time until frozen, then moves only
+/// when advanced.
+final class TestLeaseClock: Sendable {
+    private struct State {
+        var frozenAt: Duration?
+        var offset: Duration = .zero
+    }
+    private let state = Mutex(State())
+
+    var clock: LeaseClock {
+        LeaseClock { [self] in state.withLock { $0.frozenAt ?? LeaseClock.system.now() + $0.offset } }
+    }
+
+    func freeze() {
+        state.withLock { $0.frozenAt = LeaseClock.system.now() + $0.offset }
+    }
+
+    func advance(by duration: Duration) {
+        state.withLock { state in
+            if let frozenAt = state.frozenAt { state.frozenAt = frozenAt + duration } else { state.offset += duration }
+        }
     }
 }
