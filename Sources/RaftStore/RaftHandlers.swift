@@ -6,12 +6,11 @@ import Transport
 enum RaftHandlers {
     static func make(inbox: Inbox<PollerMessage>) -> ServiceHandlers {
         var handlers = ServiceHandlers()
-        handlers.clientStreaming(Tinykvpb.TinyKv.raft) { messages, _ in
-            for try await message in messages {
-                inbox.push(.raftMessage(message))
-            }
-            return RaftServerpb.Done()
-        }
+        // Inline on the transport's poll thread: decoding and an inbox push per message, with
+        // no task wake-up on the path of every append and acknowledgement.
+        handlers.clientStreamingInline(Tinykvpb.TinyKv.raft, { message, _ in
+            inbox.push(.raftMessage(message))
+        }, done: { RaftServerpb.Done() })
         handlers.clientStreaming(Tinykvpb.TinyKv.snapshot) { chunks, _ in
             // The whole snapshot is reassembled in memory before it is stepped (documented limit).
             var header: RaftServerpb.RaftMessage?
