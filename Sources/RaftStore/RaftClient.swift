@@ -9,9 +9,9 @@ import Transport
 /// destination store, addresses resolved through the scheduler (GetStore, cached),
 /// reconnection with exponential backoff, and `TinyKv/Snapshot` streams for snapshots.
 ///
-/// Messages of a round are handed to each store's stream without blocking the raft
-/// thread (see ``StoreConnection``). A message that fails to go out is reported
-/// unreachable so Raft backs off that follower.
+/// Messages of a round are queued per store without blocking the raft thread; each
+/// store's sender task drains its queue onto the stream. A message that fails to go
+/// out is reported unreachable so Raft backs off that follower.
 public final class RaftClient: RaftTransport {
     private let scheduler: any SchedulerAPI
     private let logger: Logger
@@ -38,7 +38,7 @@ public final class RaftClient: RaftTransport {
         }
     }
 
-    /// Stops every stream and closes the channels.
+    /// Stops every sender task and closes the channels.
     public func close() {
         let all = connections.withLock { current -> [StoreConnection] in
             defer { current = [:] }
@@ -57,35 +57,17 @@ public final class RaftClient: RaftTransport {
     }
 }
 
-/// The stream to one store.
-///
-/// Messages are sent straight from the caller's thread (the raft poller) when the stream is
-/// idle, and the next ones from the completion of the previous send on the transport's poll
-/// thread: one gRPC send in flight at a time, no task hand-off per round. Messages that pile
-/// up meanwhile are taken all at once and merged by ``RaftMessageCoalescer``, so a busy
-/// region sends one append per round trip instead of one per proposal. A task only
-/// (re)connects: it resolves the address through the scheduler and opens the stream, with
-/// exponential backoff after failures.
+/// The stream to one store and the task feeding it.
 final class StoreConnection: Sendable {
     private typealias Item = (RaftServerpb.RaftMessage, TransportFeedback)
-    private struct State {
-        /// Messages waiting for the stream.
-        var pending: [Item] = []
-        var stream: ClientStreamingCall?
-        /// A send of `stream` is in flight (its completion sends what is pending).
-        var sending = false
-        /// Stream failures since the last successful send (the reconnect backoff).
-        var failures = 0
-        var closed = false
-    }
-
     let storeID: UInt64
     private let scheduler: any SchedulerAPI
     private let logger: Logger
     private let tls: TLSConfig?
-    private let state = Mutex(State())
-    /// Wakes the connecting task when a stream is needed.
-    private let wake: AsyncStream<Void>
+    /// Messages waiting for the stream; the sender takes them all at once and coalesces them.
+    private let pending = Mutex<[Item]>([])
+    /// Wakes the sender when `pending` gets messages.
+    private let queue: AsyncStream<Void>
     private let input: AsyncStream<Void>.Continuation
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let channel = Mutex<GRPCChannel?>(nil)
@@ -95,91 +77,31 @@ final class StoreConnection: Sendable {
         self.scheduler = scheduler
         self.logger = logger
         self.tls = tls
-        (wake, input) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let started = Task<Void, Never> { [weak self] in await self?.connectLoop() }
+        // Raft retransmits: when a store is down, old messages are worth nothing.
+        (queue, input) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let started = Task<Void, Never> { [weak self] in await self?.run() }
         task.withLock { $0 = started }
     }
 
     func enqueue(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
-        var snapshots: [RaftServerpb.RaftMessage] = []
-        let (ready, needStream): ((ClientStreamingCall, [Item])?, Bool) = state.withLock { s in
-            for message in messages {
-                if message.message?.msgType == .msgSnapshot {
-                    snapshots.append(message)
-                } else {
+        for message in messages {
+            if message.message?.msgType == .msgSnapshot {
+                Task { await self.sendSnapshot(message, feedback: feedback) }
+            } else {
+                pending.withLock { queued in
                     // Raft retransmits: when a store is down, old messages are worth nothing.
-                    if s.pending.count >= 8192 { s.pending.removeFirst(s.pending.count - 8191) }
-                    s.pending.append((message, feedback))
+                    if queued.count >= 8192 { queued.removeFirst(queued.count - 8191) }
+                    queued.append((message, feedback))
                 }
+                input.yield(())
             }
-            return (Self.takeIfIdle(&s), s.stream == nil && !s.pending.isEmpty)
         }
-        for message in snapshots { Task { await self.sendSnapshot(message, feedback: feedback) } }
-        if let (stream, items) = ready { send(items, on: stream) }
-        if needStream { input.yield(()) }
     }
 
     func close() {
-        let stream: ClientStreamingCall? = state.withLock { s in
-            s.closed = true
-            s.pending = []
-            defer { s.stream = nil }
-            return s.stream
-        }
-        stream?.cancel()
         input.finish()
         task.withLock { $0?.cancel() }
         channel.withLock { $0?.close(); $0 = nil }
-    }
-
-    /// Everything pending, if the stream is up and idle (then it is marked sending).
-    private static func takeIfIdle(_ s: inout State) -> (ClientStreamingCall, [Item])? {
-        guard !s.closed, !s.sending, let stream = s.stream, !s.pending.isEmpty else { return nil }
-        s.sending = true
-        defer { s.pending = [] }
-        return (stream, s.pending)
-    }
-
-    private func send(_ items: [Item], on stream: ClientStreamingCall) {
-        sendNext(RaftMessageCoalescer.coalesce(items)[...], on: stream)
-    }
-
-    /// Sends the first of `rest`; its completion sends the others, then whatever piled up.
-    private func sendNext(_ rest: ArraySlice<Item>, on stream: ClientStreamingCall) {
-        guard let (message, feedback) = rest.first else {
-            let next: (ClientStreamingCall, [Item])? = state.withLock { s in
-                s.sending = false
-                s.failures = 0
-                guard s.stream === stream else { return nil }
-                return Self.takeIfIdle(&s)
-            }
-            if let (stream, items) = next { send(items, on: stream) }
-            return
-        }
-        stream.send(message.encode()) { [self] accepted in
-            if accepted {
-                sendNext(rest.dropFirst(), on: stream)
-            } else {
-                failed(stream, message: message, feedback: feedback, rest: rest.dropFirst())
-            }
-        }
-    }
-
-    /// The stream broke: the message is reported unreachable (Raft probes again), the rest
-    /// waits for the next stream.
-    private func failed(_ stream: ClientStreamingCall, message: RaftServerpb.RaftMessage, feedback: TransportFeedback,
-                        rest: ArraySlice<Item>) {
-        feedback.unreachable(message)
-        state.withLock { s in
-            s.sending = false
-            s.failures += 1
-            if s.stream === stream { s.stream = nil }
-            if !s.closed { s.pending = Array(rest) + s.pending }
-        }
-        stream.cancel()
-        logger.debug("raft stream to store failed", metadata: ["store": "\(storeID)"])
-        disconnect()
-        input.yield(())
     }
 
     /// The channel to the store, resolving its address through the scheduler when needed.
@@ -201,32 +123,51 @@ final class StoreConnection: Sendable {
         scheduler.invalidateStore(storeID)
     }
 
-    /// Opens a stream whenever messages wait without one, backing off after failures.
-    private func connectLoop() async {
-        var iterator = wake.makeAsyncIterator()
+    private func run() async {
+        var iterator = queue.makeAsyncIterator()
+        var backoff: Duration = .milliseconds(50)
+        var carry: [Item] = []
         while !Task.isCancelled {
-            let (needed, failures) = state.withLock { s in (s.stream == nil && !s.pending.isEmpty && !s.closed, s.failures) }
-            guard needed else {
-                guard await iterator.next() != nil else { return }
-                continue
-            }
-            if failures > 0 {
-                let backoff = min(Duration.milliseconds(50) * (1 << min(failures - 1, 5)), .seconds(1))
-                try? await Task.sleep(for: backoff)
-            }
+            var call: ClientStreamingCall?
             do {
                 let channel = try await connect()
                 let stream = try channel.clientStreaming(method: Tinykvpb.TinyKv.raft.path)
-                let ready: (ClientStreamingCall, [Item])? = state.withLock { s in
-                    if s.closed { return nil }
-                    s.stream = stream
-                    return Self.takeIfIdle(&s)
+                call = stream
+                while true {
+                    // One gRPC send is in flight at a time, so messages pile up meanwhile: take
+                    // them all and merge what Raft allows, so a busy region sends one append per
+                    // round trip instead of one per proposal.
+                    var batch = carry + pending.withLock { queued in
+                        defer { queued = [] }
+                        return queued
+                    }
+                    carry = []
+                    if batch.isEmpty {
+                        guard await iterator.next() != nil else {
+                            _ = try? await stream.finish()
+                            return
+                        }
+                        continue
+                    }
+                    batch = RaftMessageCoalescer.coalesce(batch)
+                    for (index, (message, feedback)) in batch.enumerated() {
+                        do {
+                            try await stream.send(message.encode())
+                        } catch {
+                            feedback.unreachable(message)
+                            carry = Array(batch[(index + 1)...])
+                            throw error
+                        }
+                    }
+                    backoff = .milliseconds(50)
                 }
-                if let (stream, items) = ready { send(items, on: stream) }
             } catch {
-                logger.debug("cannot open a raft stream to store", metadata: ["store": "\(storeID)", "error": "\(error)"])
-                state.withLock { $0.failures += 1 }
+                call?.cancel()
+                logger.debug("raft stream to store failed", metadata: ["store": "\(storeID)", "error": "\(error)"])
                 disconnect()
+                // Report (and drop) what queued up meanwhile so Raft probes again later.
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(1))
             }
         }
     }

@@ -53,18 +53,6 @@ final class ClientStreamCore: Sendable {
         throw await failure()
     }
 
-    /// Sends one message without a task: `completion(accepted)` runs on the poll thread
-    /// (or at once with false if the batch could not start).
-    func send(_ message: [UInt8], completion: @escaping @Sendable (Bool) -> Void) {
-        let batch = OperationBatch()
-        batch.sendMessage(message)
-        do throws(GRPCStatus) {
-            try call.start(batch) { _, ok in completion(ok) }
-        } catch {
-            completion(false)
-        }
-    }
-
     func closeSend() async {
         let batch = OperationBatch()
         batch.sendCloseFromClient()

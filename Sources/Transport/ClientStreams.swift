@@ -17,14 +17,6 @@ public final class ClientStreamingCall: Sendable {
         try await core.send(message)
     }
 
-    /// Sends one message without awaiting: `completion(true)` once the core accepted it,
-    /// `completion(false)` if the call has ended. Runs on the transport's poll thread (or
-    /// at once on failure to start), so it must be quick; chaining the next send from it
-    /// keeps one send in flight without a Swift task. One send at a time.
-    public func send(_ message: [UInt8], completion: @escaping @Sendable (Bool) -> Void) {
-        core.send(message, completion: completion)
-    }
-
     /// Half-closes and returns the response; throws the non-OK status.
     public func finish() async throws -> [UInt8] {
         try await core.finish()
