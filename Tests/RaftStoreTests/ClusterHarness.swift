@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Raft
-import RaftStore
+@testable import RaftStore
 import Scheduler
 import SchedulerClient
 import Storage
@@ -148,15 +148,42 @@ struct SimTransport: RaftTransport {
 
     func send(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
         for message in messages {
-            let isSnapshot = message.message?.msgType == .msgSnapshot
-            if let node = network.route(message) {
+            if message.message?.msgType == .msgSnapshot {
+                Task { await sendSnapshot(message, feedback: feedback) }
+            } else if let node = network.route(message) {
                 // Through the wire format, as the real transport does.
                 node.deliver(try! RaftServerpb.RaftMessage(decoding: message.encode()))
-                if isSnapshot { feedback.snapshotFinished(message, true) }
             } else {
                 feedback.unreachable(message)
-                if isSnapshot { feedback.snapshotFinished(message, false) }
             }
+        }
+    }
+
+    /// Streams a snapshot the way `RaftClient` and the `Snapshot` handler do: the sender's
+    /// files in chunks (through the wire format) into a receiver writing the target's files,
+    /// which hands the message to the target only once every file checked out.
+    private func sendSnapshot(_ message: RaftServerpb.RaftMessage, feedback: TransportFeedback) async {
+        let from = message.fromPeer?.storeId ?? 0
+        guard let sender = network.state.withLock({ $0.nodes[from] }), let target = network.route(message) else {
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
+            return
+        }
+        do {
+            let receiver = try target.snapshotReceiver()
+            do {
+                try await SnapshotSender.send(message, manager: sender.snapshots) { chunk in
+                    try receiver.accept(RaftServerpb.SnapshotChunk(decoding: chunk.encode()))
+                }
+                target.deliver(try receiver.finish())
+            } catch {
+                receiver.abort()
+                throw error
+            }
+            feedback.snapshotFinished(message, true)
+        } catch {
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
         }
     }
 }

@@ -1,0 +1,197 @@
+import Foundation
+import Storage
+import Synchronization
+import TinyKVProto
+
+/// Identifies one snapshot of a region: its index and term.
+struct SnapshotKey: Hashable, Sendable, CustomStringConvertible {
+    var regionID: UInt64
+    var term: UInt64
+    var index: UInt64
+
+    init(regionID: UInt64, term: UInt64, index: UInt64) {
+        self.regionID = regionID
+        self.term = term
+        self.index = index
+    }
+
+    /// The key of a snapshot message (region id from the message, term and index from its metadata).
+    init(_ message: RaftServerpb.RaftMessage) {
+        let metadata = message.message?.snapshot?.metadata
+        self.init(regionID: message.regionId, term: metadata?.term ?? 0, index: metadata?.index ?? 0)
+    }
+
+    var description: String { "\(regionID)_\(term)_\(index)" }
+}
+
+/// A snapshot file problem: missing, short, corrupt. The snapshot is dropped and Raft retries.
+struct SnapshotFileError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The store's snapshot files under `<path>/snap/`, like TiKV's `SnapManager`.
+///
+/// Names: `gen_<region>_<term>_<index>_<cf>.sst` for snapshots this store generated (to
+/// send), `rev_<region>_<term>_<index>_<cf>.sst` plus `rev_..._meta` (the encoded
+/// `RaftSnapshotData`) for snapshots received (to apply). Files are written under a
+/// `.tmp` name and renamed once complete and synced, so a final name always holds a
+/// whole, checked file.
+///
+/// Lifetimes: a generated snapshot's files go when its last send finishes (sends
+/// register with ``beginSend(_:files:)``); received files go once applied; anything
+/// left behind (a crash, a send that never started, a snapshot Raft refused) is swept
+/// after ``staleAfter`` and at startup, except the files of a snapshot whose apply
+/// must be finished (``cleanUp(keeping:)``).
+public final class SnapshotManager: Sendable {
+    /// The directory holding the files.
+    public let directory: String
+    /// Concurrent incoming snapshot streams accepted; more get RESOURCE_EXHAUSTED (the sender retries later).
+    let maxReceiving: Int
+    /// Age after which an unused file is garbage (longer than the snapshot stream's 600 s deadline).
+    let staleAfter: TimeInterval = 15 * 60
+
+    private struct State {
+        var sending: [SnapshotKey: Int] = [:]
+        var receiving = 0
+    }
+    private let state = Mutex(State())
+
+    /// Uses (creating it when missing) `directory`; at most `maxReceiving` snapshots are received at once.
+    public init(directory: String, maxReceiving: Int = 4) throws {
+        self.directory = directory
+        self.maxReceiving = maxReceiving
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    // MARK: - Names
+
+    func generatedPath(_ key: SnapshotKey, cf: String) -> String { "\(directory)/gen_\(key)_\(cf).sst" }
+    func receivedPath(_ key: SnapshotKey, cf: String) -> String { "\(directory)/rev_\(key)_\(cf).sst" }
+    func receivedMetaPath(_ key: SnapshotKey) -> String { "\(directory)/rev_\(key)_meta" }
+    /// A unique temporary name next to `path` (renamed to `path` once complete).
+    func temporaryPath(for path: String) -> String { "\(path).\(UUID().uuidString).tmp" }
+
+    // MARK: - Sending
+
+    /// Registers a send of the generated snapshot `key`; false when its files are gone (its
+    /// last send finished, or it was swept): the send fails and Raft asks for a new snapshot.
+    func beginSend(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) -> Bool {
+        state.withLock { state in
+            guard files.allSatisfy({ FileManager.default.fileExists(atPath: generatedPath(key, cf: $0.cf)) }) else { return false }
+            state.sending[key, default: 0] += 1
+            return true
+        }
+    }
+
+    /// Ends a send; the last one deletes the files.
+    func endSend(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) {
+        state.withLock { state in
+            let left = (state.sending[key] ?? 1) - 1
+            state.sending[key] = left > 0 ? left : nil
+            if left <= 0 { for file in files { try? FileManager.default.removeItem(atPath: generatedPath(key, cf: file.cf)) } }
+        }
+    }
+
+    /// Whether the generated snapshot's files are all there (so it can be handed to Raft again).
+    func generatedExists(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) -> Bool {
+        state.withLock { _ in files.allSatisfy { FileManager.default.fileExists(atPath: generatedPath(key, cf: $0.cf)) } }
+    }
+
+    /// Deletes a generated snapshot nobody sends (its peer is gone, or it was superseded).
+    func deleteGenerated(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) {
+        state.withLock { state in
+            guard state.sending[key] == nil else { return }  // the last send deletes it
+            for file in files { try? FileManager.default.removeItem(atPath: generatedPath(key, cf: file.cf)) }
+        }
+    }
+
+    // MARK: - Receiving
+
+    /// Takes one of the ``maxReceiving`` receive slots; false when all are taken.
+    func beginReceive() -> Bool {
+        state.withLock { state in
+            guard state.receiving < maxReceiving else { return false }
+            state.receiving += 1
+            return true
+        }
+    }
+
+    func endReceive() {
+        state.withLock { $0.receiving -= 1 }
+    }
+
+    /// The received snapshot `key`'s data (region and files), checked against the files on disk
+    /// (sizes; with `verifyChecksums`, contents too).
+    func loadReceived(_ key: SnapshotKey, verifyChecksums: Bool) throws -> RaftServerpb.RaftSnapshotData {
+        guard let bytes = FileManager.default.contents(atPath: receivedMetaPath(key)) else {
+            throw SnapshotFileError("snapshot \(key): meta file missing")
+        }
+        let data = try RaftServerpb.RaftSnapshotData(decoding: [UInt8](bytes))
+        for file in data.meta?.cfFiles ?? [] {
+            let path = receivedPath(key, cf: file.cf)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
+            guard size == file.size else { throw SnapshotFileError("snapshot \(key): \(file.cf) file missing or short") }
+            if verifyChecksums, try Self.checksum(of: path) != file.checksum {
+                throw SnapshotFileError("snapshot \(key): \(file.cf) checksum mismatch")
+            }
+        }
+        return data
+    }
+
+    /// Deletes a received snapshot's files (applied, or refused).
+    func deleteReceived(_ key: SnapshotKey) {
+        let cfs = ColumnFamily.dataFamilies.map(\.name)
+        for cf in cfs { try? FileManager.default.removeItem(atPath: receivedPath(key, cf: cf)) }
+        try? FileManager.default.removeItem(atPath: receivedMetaPath(key))
+    }
+
+    // MARK: - Garbage collection
+
+    /// At startup: deletes every file except the received snapshots in `keeping` (whose
+    /// apply was interrupted and is finished before the store serves).
+    func cleanUp(keeping: Set<SnapshotKey>) {
+        let keep = Set(keeping.flatMap { key in
+            [receivedMetaPath(key)] + ColumnFamily.dataFamilies.map { receivedPath(key, cf: $0.name) }
+        })
+        for path in listing() where !keep.contains(path) { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// Deletes files older than ``staleAfter`` that no send is using.
+    func sweep(now: Date = Date()) {
+        state.withLock { state in
+            let sending = Set(state.sending.keys.map { "gen_\($0)_" })
+            for path in listing() {
+                let name = (path as NSString).lastPathComponent
+                if sending.contains(where: { name.hasPrefix($0) }) { continue }
+                guard let modified = try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date,
+                      now.timeIntervalSince(modified) > staleAfter else { continue }
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+    }
+
+    /// Every file in the directory (full paths).
+    func listing() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).map { "\(directory)/\($0)" }
+    }
+
+    /// The CRC-32 of a file, read in 1 MiB pieces.
+    static func checksum(of path: String) throws -> UInt32 {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw SnapshotFileError("cannot open \(path)") }
+        defer { try? handle.close() }
+        var crc = CRC32()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { crc.update($0) }
+        }
+        return crc.value
+    }
+
+    /// Flushes a file (or directory) to disk.
+    static func sync(_ path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw SnapshotFileError("cannot open \(path) to sync") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SnapshotFileError("fsync \(path) failed") }
+    }
+}
