@@ -26,12 +26,8 @@ public final class SSTFileWriter {
         writer = rocksdb_sstfilewriter_create(envOptions, options)!
         var error: UnsafeMutablePointer<CChar>?
         rocksdb_sstfilewriter_open(writer, path, &error)
-        if let message = RocksEngine.take(error) {
-            rocksdb_sstfilewriter_destroy(writer)
-            rocksdb_options_destroy(options)
-            rocksdb_envoptions_destroy(envOptions)
-            throw StorageError.engine("open sst \(path): \(message)")
-        }
+        // Every property is set: deinit releases the native objects when this throws.
+        if let message = RocksEngine.take(error) { throw StorageError.engine("open sst \(path): \(message)") }
     }
 
     deinit {
