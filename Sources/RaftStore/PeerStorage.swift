@@ -132,18 +132,14 @@ final class PeerStorage: RaftStorage {
     ///
     /// The consistent kv-engine view, the index and the term are taken here, on the raft
     /// thread (cheap); the data is written to files by the ``SnapshotWorker``. A generated
-    /// snapshot is handed out again while its files exist and the log still continues
-    /// from it (its index is not behind the truncated index).
+    /// snapshot is handed out once (its send deletes its files), as in TinyKV: the next
+    /// request generates a new one, with the region as it is then.
     func snapshot() throws -> Eraftpb.Snapshot {
         if case .ready(let snapshot) = snapshotState {
-            let index = snapshot.metadata?.index ?? 0
-            let files = (try? RaftServerpb.RaftSnapshotData(decoding: snapshot.data))?.meta?.cfFiles ?? []
-            let key = SnapshotKey(regionID: regionID, term: snapshot.metadata?.term ?? 0, index: index)
-            if index >= truncated.index, let manager = snapshotWorker?.manager, manager.generatedExists(key, files: files) {
-                return snapshot
-            }
-            snapshotWorker?.manager.deleteGenerated(key, files: files)
             snapshotState = .idle
+            // Useless once the log no longer continues from it: generate a newer one.
+            if snapshot.metadata?.index ?? 0 >= truncated.index { return snapshot }
+            deleteFiles(of: snapshot)
         }
         guard case .idle = snapshotState, let worker = snapshotWorker else { throw RaftStorageError.snapshotTemporarilyUnavailable }
         let view = try kvEngine.snapshot()
@@ -176,10 +172,14 @@ final class PeerStorage: RaftStorage {
     /// Drops the generated snapshot nobody sends (the peer is destroyed).
     func dropGeneratedSnapshot() {
         guard case .ready(let snapshot) = snapshotState else { return }
+        deleteFiles(of: snapshot)
+        snapshotState = .idle
+    }
+
+    private func deleteFiles(of snapshot: Eraftpb.Snapshot) {
         let files = (try? RaftServerpb.RaftSnapshotData(decoding: snapshot.data))?.meta?.cfFiles ?? []
         snapshotWorker?.manager.deleteGenerated(SnapshotKey(regionID: regionID, term: snapshot.metadata?.term ?? 0,
                                                             index: snapshot.metadata?.index ?? 0), files: files)
-        snapshotState = .idle
     }
 
     // MARK: - Writes (into the round's raft-engine batch)

@@ -47,7 +47,7 @@ enum SnapshotApplier {
         // A crash in the middle of an apply, for tests: the region stays Applying.
         if let injected = FailPoints.evaluate("snapshot.apply") { throw injected }
         for file in data.meta?.cfFiles ?? [] {
-            try kvEngine.ingest(ColumnFamily(file.cf), files: [manager.receivedPath(key, cf: file.cf)])
+            try kvEngine.ingest(ColumnFamily(file.cf), files: [manager.receivedPath(key, file: file)])
         }
         var end = WriteBatch()
         end.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .normal, region: region).encode())

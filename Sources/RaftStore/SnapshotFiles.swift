@@ -32,17 +32,18 @@ struct SnapshotFileError: Error, CustomStringConvertible {
 
 /// The store's snapshot files under `<path>/snap/`, like TiKV's `SnapManager`.
 ///
-/// Names: `gen_<region>_<term>_<index>_<cf>.sst` for snapshots this store generated (to
-/// send), `rev_<region>_<term>_<index>_<cf>.sst` plus `rev_..._meta` (the encoded
-/// `RaftSnapshotData`) for snapshots received (to apply). Files are written under a
-/// `.tmp` name and renamed once complete and synced, so a final name always holds a
-/// whole, checked file.
+/// Names: `gen_<region>_<term>_<index>_<cf>_<crc32>.sst` for snapshots this store
+/// generated (to send), `rev_<region>_<term>_<index>_<cf>_<crc32>.sst` plus
+/// `rev_<region>_<term>_<index>_meta` (the encoded `RaftSnapshotData`) for snapshots
+/// received (to apply). The checksum in the name keeps two generations of the same
+/// index apart. Files are written under a `.tmp` name and renamed once complete and
+/// synced, so a final name always holds a whole, checked file.
 ///
-/// Lifetimes: a generated snapshot's files go when its last send finishes (sends
-/// register with ``beginSend(_:files:)``); received files go once applied; anything
-/// left behind (a crash, a send that never started, a snapshot Raft refused) is swept
-/// after ``staleAfter`` and at startup, except the files of a snapshot whose apply
-/// must be finished (``cleanUp(keeping:)``).
+/// Lifetimes: a generated snapshot is handed to Raft once; its files go when its send
+/// finishes (sends register with ``beginSend(_:files:)``); received files go once
+/// applied; anything left behind (a crash, a send that never started, a snapshot Raft
+/// refused) is swept after ``staleAfter`` and at startup, except the files of a snapshot
+/// whose apply must be finished (``cleanUp(keeping:)``).
 public final class SnapshotManager: Sendable {
     /// The directory holding the files.
     public let directory: String
@@ -52,7 +53,8 @@ public final class SnapshotManager: Sendable {
     let staleAfter: TimeInterval = 15 * 60
 
     private struct State {
-        var sending: [SnapshotKey: Int] = [:]
+        /// Sends in progress per generated file.
+        var sending: [String: Int] = [:]
         var receiving = 0
     }
     private let state = Mutex(State())
@@ -66,43 +68,52 @@ public final class SnapshotManager: Sendable {
 
     // MARK: - Names
 
-    func generatedPath(_ key: SnapshotKey, cf: String) -> String { "\(directory)/gen_\(key)_\(cf).sst" }
-    func receivedPath(_ key: SnapshotKey, cf: String) -> String { "\(directory)/rev_\(key)_\(cf).sst" }
+    private static func suffix(_ file: RaftServerpb.SnapshotCFFile) -> String {
+        "\(file.cf)_\(String(file.checksum, radix: 16))"
+    }
+
+    func generatedPath(_ key: SnapshotKey, file: RaftServerpb.SnapshotCFFile) -> String {
+        "\(directory)/gen_\(key)_\(Self.suffix(file)).sst"
+    }
+
+    func receivedPath(_ key: SnapshotKey, file: RaftServerpb.SnapshotCFFile) -> String {
+        "\(directory)/rev_\(key)_\(Self.suffix(file)).sst"
+    }
+
     func receivedMetaPath(_ key: SnapshotKey) -> String { "\(directory)/rev_\(key)_meta" }
-    /// A unique temporary name next to `path` (renamed to `path` once complete).
+    /// A unique temporary name next to `path` (renamed once complete).
     func temporaryPath(for path: String) -> String { "\(path).\(UUID().uuidString).tmp" }
 
     // MARK: - Sending
 
     /// Registers a send of the generated snapshot `key`; false when its files are gone (its
-    /// last send finished, or it was swept): the send fails and Raft asks for a new snapshot.
+    /// send finished, or it was swept): the send fails and Raft asks for a new snapshot.
     func beginSend(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) -> Bool {
-        state.withLock { state in
-            guard files.allSatisfy({ FileManager.default.fileExists(atPath: generatedPath(key, cf: $0.cf)) }) else { return false }
-            state.sending[key, default: 0] += 1
+        let paths = files.map { generatedPath(key, file: $0) }
+        return state.withLock { state in
+            guard paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { return false }
+            for path in paths { state.sending[path, default: 0] += 1 }
             return true
         }
     }
 
-    /// Ends a send; the last one deletes the files.
+    /// Ends a send: files no other send uses are deleted.
     func endSend(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) {
+        let paths = files.map { generatedPath(key, file: $0) }
         state.withLock { state in
-            let left = (state.sending[key] ?? 1) - 1
-            state.sending[key] = left > 0 ? left : nil
-            if left <= 0 { for file in files { try? FileManager.default.removeItem(atPath: generatedPath(key, cf: file.cf)) } }
+            for path in paths {
+                let left = (state.sending[path] ?? 1) - 1
+                state.sending[path] = left > 0 ? left : nil
+                if left <= 0 { try? FileManager.default.removeItem(atPath: path) }
+            }
         }
     }
 
-    /// Whether the generated snapshot's files are all there (so it can be handed to Raft again).
-    func generatedExists(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) -> Bool {
-        state.withLock { _ in files.allSatisfy { FileManager.default.fileExists(atPath: generatedPath(key, cf: $0.cf)) } }
-    }
-
-    /// Deletes a generated snapshot nobody sends (its peer is gone, or it was superseded).
+    /// Deletes a generated snapshot nobody sends (never handed out, superseded, or its peer is gone).
     func deleteGenerated(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) {
+        let paths = files.map { generatedPath(key, file: $0) }
         state.withLock { state in
-            guard state.sending[key] == nil else { return }  // the last send deletes it
-            for file in files { try? FileManager.default.removeItem(atPath: generatedPath(key, cf: file.cf)) }
+            for path in paths where state.sending[path] == nil { try? FileManager.default.removeItem(atPath: path) }
         }
     }
 
@@ -129,7 +140,7 @@ public final class SnapshotManager: Sendable {
         }
         let data = try RaftServerpb.RaftSnapshotData(decoding: [UInt8](bytes))
         for file in data.meta?.cfFiles ?? [] {
-            let path = receivedPath(key, cf: file.cf)
+            let path = receivedPath(key, file: file)
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
             guard size == file.size else { throw SnapshotFileError("snapshot \(key): \(file.cf) file missing or short") }
             if verifyChecksums, try Self.checksum(of: path) != file.checksum {
@@ -141,9 +152,8 @@ public final class SnapshotManager: Sendable {
 
     /// Deletes a received snapshot's files (applied, or refused).
     func deleteReceived(_ key: SnapshotKey) {
-        let cfs = ColumnFamily.dataFamilies.map(\.name)
-        for cf in cfs { try? FileManager.default.removeItem(atPath: receivedPath(key, cf: cf)) }
-        try? FileManager.default.removeItem(atPath: receivedMetaPath(key))
+        let prefix = "\(directory)/rev_\(key)_"
+        for path in listing() where path.hasPrefix(prefix) { try? FileManager.default.removeItem(atPath: path) }
     }
 
     // MARK: - Garbage collection
@@ -151,19 +161,16 @@ public final class SnapshotManager: Sendable {
     /// At startup: deletes every file except the received snapshots in `keeping` (whose
     /// apply was interrupted and is finished before the store serves).
     func cleanUp(keeping: Set<SnapshotKey>) {
-        let keep = Set(keeping.flatMap { key in
-            [receivedMetaPath(key)] + ColumnFamily.dataFamilies.map { receivedPath(key, cf: $0.name) }
-        })
-        for path in listing() where !keep.contains(path) { try? FileManager.default.removeItem(atPath: path) }
+        let prefixes = keeping.map { "\(directory)/rev_\($0)_" }
+        for path in listing() where path.hasSuffix(".tmp") || !prefixes.contains(where: { path.hasPrefix($0) }) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     /// Deletes files older than ``staleAfter`` that no send is using.
     func sweep(now: Date = Date()) {
         state.withLock { state in
-            let sending = Set(state.sending.keys.map { "gen_\($0)_" })
-            for path in listing() {
-                let name = (path as NSString).lastPathComponent
-                if sending.contains(where: { name.hasPrefix($0) }) { continue }
+            for path in listing() where state.sending[path] == nil {
                 guard let modified = try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date,
                       now.timeIntervalSince(modified) > staleAfter else { continue }
                 try? FileManager.default.removeItem(atPath: path)

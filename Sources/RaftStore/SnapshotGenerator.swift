@@ -52,7 +52,7 @@ final class SnapshotWorker: Sendable {
                       manager: SnapshotManager) throws -> Eraftpb.Snapshot {
         let key = SnapshotKey(regionID: region.id, term: term, index: index)
         var files: [RaftServerpb.SnapshotCFFile] = []
-        var temporary: [(path: String, final: String)] = []
+        var temporary: [String] = []
         var writer: (cf: ColumnFamily, sst: SSTFileWriter)?
         do {
             func finishWriter() throws {
@@ -60,27 +60,24 @@ final class SnapshotWorker: Sendable {
                 writer = nil
                 let size = try sst.finish()
                 try SnapshotManager.sync(sst.path)
-                files.append(RaftServerpb.SnapshotCFFile(cf: cf.name, size: size, checksum: try SnapshotManager.checksum(of: sst.path)))
+                let file = RaftServerpb.SnapshotCFFile(cf: cf.name, size: size, checksum: try SnapshotManager.checksum(of: sst.path))
+                try FileManager.default.moveItem(atPath: sst.path, toPath: manager.generatedPath(key, file: file))
+                files.append(file)
             }
             // RegionData decides membership (and walks the families one after the other, keys in order).
-            try RegionData.forEach(region, in: view) { cf, key, value in
+            try RegionData.forEach(region, in: view) { cf, stored, value in
                 if writer?.cf != cf {
                     try finishWriter()
-                    let final = manager.generatedPath(SnapshotKey(regionID: region.id, term: term, index: index), cf: cf.name)
-                    let path = manager.temporaryPath(for: final)
-                    temporary.append((path, final))
+                    let path = manager.temporaryPath(for: "\(manager.directory)/gen_\(key)_\(cf.name)")
+                    temporary.append(path)
                     writer = (cf, try SSTFileWriter(path: path))
                 }
-                try writer!.sst.put(key, value)
+                try writer!.sst.put(stored, value)
             }
             try finishWriter()
-            for (path, final) in temporary {
-                if FileManager.default.fileExists(atPath: final) { try FileManager.default.removeItem(atPath: final) }
-                try FileManager.default.moveItem(atPath: path, toPath: final)
-            }
             try SnapshotManager.sync(manager.directory)
         } catch {
-            for (path, _) in temporary { try? FileManager.default.removeItem(atPath: path) }
+            for path in temporary { try? FileManager.default.removeItem(atPath: path) }
             manager.deleteGenerated(key, files: files)
             throw error
         }

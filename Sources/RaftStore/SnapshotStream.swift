@@ -23,7 +23,7 @@ enum SnapshotSender {
         defer { manager.endSend(key, files: files) }
         try await emit(RaftServerpb.SnapshotChunk(message: message))
         for file in files {
-            let path = manager.generatedPath(key, cf: file.cf)
+            let path = manager.generatedPath(key, file: file)
             guard let handle = FileHandle(forReadingAtPath: path) else { throw SnapshotFileError("cannot open \(path)") }
             defer { try? handle.close() }
             var sent: UInt64 = 0
@@ -141,7 +141,7 @@ final class SnapshotReceiver {
 
     private func openNext() throws {
         guard nextFile < files.count else { throw SnapshotFileError("snapshot \(key): more data than its files") }
-        let final = manager.receivedPath(key, cf: files[nextFile].cf)
+        let final = manager.receivedPath(key, file: files[nextFile])
         let path = manager.temporaryPath(for: final)
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw SnapshotFileError("cannot create \(path)")

@@ -91,9 +91,10 @@ final class SnapshotFileTests: XCTestCase {
         XCTAssertGreaterThan(decoded.fileSize, 2 << 20)
         XCTAssertEqual(decoded.fileSize, decoded.meta!.cfFiles.reduce(0) { $0 + $1.size })
         XCTAssertLessThan(snapshot.data.count, 200)
-        XCTAssertEqual(sstFiles(sourceFiles), ["gen_2_6_8_default.sst", "gen_2_6_8_lock.sst", "gen_2_6_8_write.sst"])
-        // Handed out again while its files exist.
-        XCTAssertEqual(try storage.snapshot(), snapshot)
+        XCTAssertEqual(sstFiles(sourceFiles), decoded.meta!.cfFiles.map { "gen_2_6_8_\($0.cf)_\(String($0.checksum, radix: 16)).sst" }.sorted())
+        // Handed out once: the next request starts a new generation.
+        XCTAssertThrowsError(try storage.snapshot()) { XCTAssertEqual($0 as? RaftStorageError, .snapshotTemporarilyUnavailable) }
+        finished.wait()
         return RaftServerpb.RaftMessage(regionId: 2, fromPeer: region.peers[0], toPeer: region.peers[1],
                                         message: Eraftpb.Message(msgType: .msgSnapshot, to: 4, from: 3, snapshot: snapshot),
                                         regionEpoch: region.regionEpoch)
@@ -131,8 +132,12 @@ final class SnapshotFileTests: XCTestCase {
 
         let received = try await stream(message)
         XCTAssertEqual(received, message)
-        XCTAssertEqual(sstFiles(sourceFiles), [], "generated files go once their send finished")
-        XCTAssertEqual(sstFiles(targetFiles), ["rev_2_6_8_default.sst", "rev_2_6_8_lock.sst", "rev_2_6_8_meta", "rev_2_6_8_write.sst"])
+        let sent = try RaftServerpb.RaftSnapshotData(decoding: message.message!.snapshot!.data).meta!.cfFiles
+        for file in sent {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: sourceFiles.generatedPath(SnapshotKey(message), file: file)),
+                           "generated files go once their send finished")
+        }
+        XCTAssertEqual(sstFiles(targetFiles), (sent.map { "rev_2_6_8_\($0.cf)_\(String($0.checksum, radix: 16)).sst" } + ["rev_2_6_8_meta"]).sorted())
 
         let key = SnapshotKey(received)
         let data = try targetFiles.loadReceived(key, verifyChecksums: true)
@@ -177,7 +182,9 @@ final class SnapshotFileTests: XCTestCase {
             XCTAssertTrue(error.description.contains("checksum mismatch"), error.description)
         }
         XCTAssertEqual(sstFiles(targetFiles), [])
-        XCTAssertEqual(sstFiles(sourceFiles), [], "the send finished (failed): its files go")
+        let sent = try RaftServerpb.RaftSnapshotData(decoding: message.message!.snapshot!.data).meta!.cfFiles
+        XCTAssertFalse(sent.contains { FileManager.default.fileExists(atPath: sourceFiles.generatedPath(SnapshotKey(message), file: $0)) },
+                       "the send finished (failed): its files go")
     }
 
     func testBrokenStreamDropsTheFiles() async throws {
@@ -245,7 +252,8 @@ final class SnapshotFileTests: XCTestCase {
 
     func testRecoveryRefusesDamagedFiles() async throws {
         let key = SnapshotKey(try await stream(try generate()))
-        let path = targetFiles.receivedPath(key, cf: "default")
+        let file = try targetFiles.loadReceived(key, verifyChecksums: true).meta!.cfFiles[0]
+        let path = targetFiles.receivedPath(key, file: file)
         let handle = FileHandle(forUpdatingAtPath: path)!
         try handle.seek(toOffset: 10)
         try handle.write(contentsOf: Data([0xAB, 0xCD]))
@@ -255,11 +263,12 @@ final class SnapshotFileTests: XCTestCase {
 
     func testStartupCleanupAndSweep() throws {
         let keep = SnapshotKey(regionID: 5, term: 2, index: 30)
-        for name in ["gen_1_1_10_default.sst", "rev_3_1_9_lock.sst", "rev_5_2_30_write.sst", "rev_5_2_30_meta", "x.tmp"] {
+        for name in ["gen_1_1_10_default_a.sst", "rev_3_1_9_lock_b.sst", "rev_5_2_30_write_c.sst", "rev_5_2_30_meta",
+                     "rev_5_2_30_lock_d.sst.1234.tmp", "rev_5_2_300_meta"] {
             FileManager.default.createFile(atPath: targetFiles.directory + "/" + name, contents: Data([1]))
         }
         targetFiles.cleanUp(keeping: [keep])
-        XCTAssertEqual(sstFiles(targetFiles), ["rev_5_2_30_meta", "rev_5_2_30_write.sst"])
+        XCTAssertEqual(sstFiles(targetFiles), ["rev_5_2_30_meta", "rev_5_2_30_write_c.sst"])
         targetFiles.sweep(now: Date())
         XCTAssertEqual(sstFiles(targetFiles).count, 2, "young files stay")
         targetFiles.sweep(now: Date().addingTimeInterval(targetFiles.staleAfter + 1))
