@@ -108,6 +108,8 @@ final class SimNetwork: Sendable {
         var dropRate = 0.0
         var random = SplitMix(seed: 1)
         var delivered = 0
+        /// Snapshot chunks streamed (message chunks included).
+        var snapshotChunks = 0
     }
     let state = Mutex(State())
 
@@ -173,6 +175,7 @@ struct SimTransport: RaftTransport {
             let receiver = try target.snapshotReceiver()
             do {
                 try await SnapshotSender.send(message, manager: sender.snapshots) { chunk in
+                    network.state.withLock { $0.snapshotChunks += 1 }
                     try receiver.accept(RaftServerpb.SnapshotChunk(decoding: chunk.encode()))
                 }
                 target.deliver(try receiver.finish())
