@@ -193,6 +193,7 @@ final class StoreConnection: Sendable {
             feedback.snapshotFinished(message, true)
         } catch {
             logger.warning("sending snapshot failed", metadata: ["store": "\(storeID)", "region": "\(message.regionId)", "error": "\(error)"])
+            SnapshotSender.discard(message, manager: snapshots)
             feedback.unreachable(message)
             feedback.snapshotFinished(message, false)
         }

@@ -725,7 +725,10 @@ final class RaftPoller: @unchecked Sendable {
                 outgoing.append(wrapped)
             } else {
                 peer.raw.reportUnreachable(message.to)
-                if message.msgType == .msgSnapshot { peer.raw.reportSnapshot(message.to, success: false) }
+                if message.msgType == .msgSnapshot {
+                    peer.raw.reportSnapshot(message.to, success: false)
+                    SnapshotSender.discard(RaftServerpb.RaftMessage(regionId: peer.regionID, message: message), manager: snapshots)
+                }
             }
         }
     }

@@ -39,6 +39,15 @@ enum SnapshotSender {
     }
 }
 
+extension SnapshotSender {
+    /// Deletes the files of a snapshot message that will not be sent (no connection, unroutable),
+    /// unless another send uses them. Raft hears of the failure and asks for a new snapshot.
+    static func discard(_ message: RaftServerpb.RaftMessage, manager: SnapshotManager) {
+        let files = (try? RaftServerpb.RaftSnapshotData(decoding: message.message?.snapshot?.data ?? []))?.meta?.cfFiles ?? []
+        manager.deleteGenerated(SnapshotKey(message), files: files)
+    }
+}
+
 /// The receiving half: writes chunks to `rev_` files as they arrive (memory bounded by one
 /// chunk), checks each file's size and CRC-32 against `meta.cf_files`, and only then renames
 /// the files into place and returns the raft message to step. A stream that breaks, carries

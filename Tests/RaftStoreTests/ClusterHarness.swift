@@ -166,7 +166,13 @@ struct SimTransport: RaftTransport {
     /// which hands the message to the target only once every file checked out.
     private func sendSnapshot(_ message: RaftServerpb.RaftMessage, feedback: TransportFeedback) async {
         let from = message.fromPeer?.storeId ?? 0
-        guard let sender = network.state.withLock({ $0.nodes[from] }), let target = network.route(message) else {
+        guard let sender = network.state.withLock({ $0.nodes[from] }) else {
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
+            return
+        }
+        guard let target = network.route(message) else {
+            SnapshotSender.discard(message, manager: sender.snapshots)
             feedback.unreachable(message)
             feedback.snapshotFinished(message, false)
             return
@@ -185,6 +191,7 @@ struct SimTransport: RaftTransport {
             }
             feedback.snapshotFinished(message, true)
         } catch {
+            SnapshotSender.discard(message, manager: sender.snapshots)
             feedback.unreachable(message)
             feedback.snapshotFinished(message, false)
         }

@@ -209,6 +209,19 @@ final class SnapshotFileTests: XCTestCase {
         second.abort()
     }
 
+    func testUnsentSnapshotIsDiscarded() throws {
+        let message = try generate()
+        let files = try RaftServerpb.RaftSnapshotData(decoding: message.message!.snapshot!.data).meta!.cfFiles
+        let key = SnapshotKey(message)
+        // A send in progress keeps its files; the discard of another copy of the message leaves them.
+        XCTAssertTrue(sourceFiles.beginSend(key, files: files))
+        SnapshotSender.discard(message, manager: sourceFiles)
+        XCTAssertTrue(files.allSatisfy { FileManager.default.fileExists(atPath: sourceFiles.generatedPath(key, file: $0)) })
+        sourceFiles.endSend(key, files: files)
+        XCTAssertFalse(files.contains { FileManager.default.fileExists(atPath: sourceFiles.generatedPath(key, file: $0)) })
+        XCTAssertFalse(sourceFiles.beginSend(key, files: files), "a send of deleted files fails (Raft asks again)")
+    }
+
     func testConcurrentReceivesAreCapped() throws {
         let files = try SnapshotManager(directory: target.directory + "/capped", maxReceiving: 2)
         let first = try SnapshotReceiver(manager: files)
