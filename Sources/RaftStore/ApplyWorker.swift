@@ -9,7 +9,9 @@ import TinyKVProto
 /// each touched region's `RaftApplyState` (so data and applied index are atomic),
 /// writes it without sync (the synced raft log is replayed from the applied index
 /// after a crash), then answers the proposals and reports applied indexes, membership
-/// changes and log truncations to the poller.
+/// changes and log truncations to the poller. Get and Snap commands in the log are
+/// answered here too (the value as of their entry; the region). Received snapshots are
+/// installed here from their files (``SnapshotApplier``).
 final class ApplyWorker: @unchecked Sendable {
     /// Apply-side state of one region.
     private struct Delegate {
