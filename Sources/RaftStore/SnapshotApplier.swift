@@ -28,6 +28,8 @@ enum SnapshotApplier {
     static func apply(_ data: RaftServerpb.RaftSnapshotData, key: SnapshotKey, oldRegion: Metapb.Region?,
                       kvEngine: any KVEngine, manager: SnapshotManager) throws {
         guard let region = data.region else { throw SnapshotFileError("snapshot \(key) without region") }
+        // Nothing is touched unless every file is there: a redo after a crash needs them.
+        try manager.checkReceived(key, files: data.meta?.cfFiles ?? [])
         var begin = WriteBatch()
         begin.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .applying, region: region).encode())
         let truncated = RaftServerpb.RaftTruncatedState(index: key.index, term: key.term)

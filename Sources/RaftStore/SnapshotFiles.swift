@@ -139,15 +139,22 @@ public final class SnapshotManager: Sendable {
             throw SnapshotFileError("snapshot \(key): meta file missing")
         }
         let data = try RaftServerpb.RaftSnapshotData(decoding: [UInt8](bytes))
-        for file in data.meta?.cfFiles ?? [] {
+        try checkReceived(key, files: data.meta?.cfFiles ?? [])
+        for file in data.meta?.cfFiles ?? [] where verifyChecksums {
             let path = receivedPath(key, file: file)
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
-            guard size == file.size else { throw SnapshotFileError("snapshot \(key): \(file.cf) file missing or short") }
-            if verifyChecksums, try Self.checksum(of: path) != file.checksum {
+            if try Self.checksum(of: path) != file.checksum {
                 throw SnapshotFileError("snapshot \(key): \(file.cf) checksum mismatch")
             }
         }
         return data
+    }
+
+    /// Throws unless every one of `files` was received for `key` with its full size.
+    func checkReceived(_ key: SnapshotKey, files: [RaftServerpb.SnapshotCFFile]) throws {
+        for file in files {
+            let size = (try? FileManager.default.attributesOfItem(atPath: receivedPath(key, file: file))[.size] as? NSNumber)?.uint64Value
+            guard size == file.size else { throw SnapshotFileError("snapshot \(key): \(file.cf) file missing or short") }
+        }
     }
 
     /// Deletes a received snapshot's files (applied, or refused).

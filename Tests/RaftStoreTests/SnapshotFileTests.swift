@@ -274,6 +274,18 @@ final class SnapshotFileTests: XCTestCase {
         XCTAssertThrowsError(try targetFiles.loadReceived(key, verifyChecksums: true))
     }
 
+    func testApplyWithMissingFilesTouchesNothing() async throws {
+        let key = SnapshotKey(try await stream(try generate()))
+        let data = try targetFiles.loadReceived(key, verifyChecksums: false)
+        var old = WriteBatch()
+        old.put(.default, bytes("c00001"), bytes("old"))
+        try target.kv.write(old, sync: true)
+        try FileManager.default.removeItem(atPath: targetFiles.receivedPath(key, file: data.meta!.cfFiles[1]))
+        XCTAssertThrowsError(try SnapshotApplier.apply(data, key: key, oldRegion: nil, kvEngine: target.kv, manager: targetFiles))
+        XCTAssertNil(try target.kv.get(.raft, Keys.regionStateKey(2)), "not marked Applying")
+        XCTAssertEqual(try target.kv.get(.default, bytes("c00001")), bytes("old"), "old data untouched")
+    }
+
     func testStartupCleanupAndSweep() throws {
         let keep = SnapshotKey(regionID: 5, term: 2, index: 30)
         for name in ["gen_1_1_10_default_a.sst", "rev_3_1_9_lock_b.sst", "rev_5_2_30_write_c.sst", "rev_5_2_30_meta",
