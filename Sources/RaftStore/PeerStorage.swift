@@ -142,19 +142,21 @@ final class PeerStorage: RaftStorage {
             deleteFiles(of: snapshot)
         }
         guard case .idle = snapshotState, let worker = snapshotWorker else { throw RaftStorageError.snapshotTemporarilyUnavailable }
-        let view = try kvEngine.snapshot()
-        guard let stateBytes = try view.get(.raft, Keys.regionStateKey(regionID)),
-              let region = try RaftServerpb.RegionLocalState(decoding: stateBytes).region else {
+        // Raft treats any other error as fatal: a failure here (the engine closing) is "not yet".
+        guard let view = try? kvEngine.snapshot(),
+              let stateBytes = try? view.get(.raft, Keys.regionStateKey(regionID)),
+              let region = (try? RaftServerpb.RegionLocalState(decoding: stateBytes))?.region,
+              let applyState = try? view.get(.raft, Keys.applyStateKey(regionID)).map({ try RaftServerpb.RaftApplyState(decoding: $0) }) else {
             throw RaftStorageError.snapshotTemporarilyUnavailable
         }
-        let applyState = try view.get(.raft, Keys.applyStateKey(regionID))
-            .map { try RaftServerpb.RaftApplyState(decoding: $0) } ?? RaftServerpb.RaftApplyState()
         let index = applyState.appliedIndex
         let term: UInt64
         if let truncatedState = applyState.truncatedState, truncatedState.index == index {
             term = truncatedState.term
+        } else if let found = try? self.term(index) {
+            term = found
         } else {
-            term = try self.term(index)
+            throw RaftStorageError.snapshotTemporarilyUnavailable
         }
         snapshotState = .generating
         worker.generate(region: region, index: index, term: term, view: view)
