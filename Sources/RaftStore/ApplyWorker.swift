@@ -124,10 +124,13 @@ final class ApplyWorker: @unchecked Sendable {
                     delegates[region.id] = nil
                     var destroy = WriteBatch()
                     do {
-                        if !region.peers.isEmpty { try RegionData.deleteAll(region, in: kvEngine, into: &destroy) }
+                        // Tombstone first, then the data in bounded batches: after a crash in between,
+                        // the leftover keys belong to no local region (unreachable) until a region
+                        // covering them is created here, which clears its range first.
                         destroy.delete(.raft, Keys.applyStateKey(region.id))
                         destroy.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .tombstone, region: region).encode())
                         try kvEngine.write(destroy, sync: true)
+                        if !region.peers.isEmpty { try SnapshotApplier.clear(region, kvEngine: kvEngine) }
                         done.finish()
                     } catch {
                         done.finish(error)
