@@ -141,14 +141,15 @@ public final class RaftStoreNode: Sendable {
         return RegionReader(inner: snapshot, region: region)
     }
 
-    /// Every user key stored in the data families of this store's engine, whatever region it belongs to.
-    func storedUserKeys() throws -> [[UInt8]] {
+    /// The routing key (see ``RegionData``) of every key stored in the data families of this
+    /// store's engine, whatever region it belongs to.
+    func storedRoutingKeys() throws -> [[UInt8]] {
         var keys: [[UInt8]] = []
         for cf in ColumnFamily.dataFamilies {
             let iterator = try kvEngine.makeIterator(cf, lowerBound: nil, upperBound: nil)
             iterator.seekToFirst()
             while iterator.isValid {
-                keys.append(RegionData.userKey(cf, iterator.key))
+                keys.append(RegionData.routingKey(cf, iterator.key))
                 iterator.next()
             }
             try iterator.checkError()
