@@ -97,6 +97,6 @@ let package = Package(
         .testTarget(name: "CoprocessorEngineTests", dependencies: ["CoprocessorEngine", "Codec", "Transaction", "Storage", "TinyKVProto"]),
         .testTarget(name: "OperabilityTests", dependencies: ["Operability", "TinyKVProto"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "TinyKVProto", "Transport"]),
-        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "Raft", "Storage", "TinyKVProto", "SchedulerClient", "Scheduler", "Linearizability", log]),
+        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "Raft", "Storage", "Transaction", "TinyKVProto", "SchedulerClient", "Scheduler", "Linearizability", log]),
     ]
 )
