@@ -111,8 +111,9 @@ class Router:
                             raise Regroup()
                         break
                     continue
-                if isinstance(getattr(response, "error", ""), str) and response.error:
-                    raise AssertionError(f"{method} failed: {response.error}")
+                failure = getattr(response, "error", "")
+                if isinstance(failure, str) and failure:   # the raw API's error string
+                    raise AssertionError(f"{method} failed: {failure}")
                 return response
             self.invalidate(region.id)
             time.sleep(0.05)
