@@ -88,7 +88,9 @@ public final class RaftStoreNode: Sendable {
         poller.inbox.push(.raftMessage(message))
     }
 
-    /// Splits region `regionID` (led by this store) at the user key `key`: asks the scheduler for
+    /// Splits region `regionID` (led by this store) at the boundary `key`, a routing key (see
+    /// ``RegionData``: `EncodeBytes(user key)` between transactional data, a raw key between raw data):
+    /// asks the scheduler for
     /// ids and proposes `Split`. Returns once the leader applied it; the new region `[key, end)`
     /// then starts on every store of the region. Throws ``RegionError`` (`not_leader`,
     /// `key_not_in_region`, `epoch_not_match`, ...).
