@@ -36,7 +36,7 @@ enum RegionData {
     static func versionedKeyLength(_ stored: [UInt8]) -> Int? {
         let count = stored.count
         guard count >= 17, (count - 8) % 9 == 0 else { return nil }
-        guard let (_, length) = MemComparable.decodePrefix(stored), length == count - 8 else { return nil }
+        guard let length = MemComparable.encodedLength(stored, end: count - 8), length == count - 8 else { return nil }
         return length
     }
 
@@ -56,7 +56,11 @@ enum RegionData {
     /// Whether the stored key `key` of `cf` belongs to `region` (non-data families: always).
     static func contains(_ region: Metapb.Region, _ cf: ColumnFamily, _ key: [UInt8]) -> Bool {
         guard ColumnFamily.dataFamilies.contains(cf) else { return true }
-        return RegionRange.contains(region, routingKey(cf, key))
+        if cf == .lock { return RegionRange.contains(region, encode(key)) }
+        // Compare the routing key in place: this runs for every key of every write and filtered scan.
+        let routing = key[0..<(versionedKeyLength(key) ?? key.count)]
+        return !routing.lexicographicallyPrecedes(region.startKey)
+            && (region.endKey.isEmpty || routing.lexicographicallyPrecedes(region.endKey))
     }
 
     /// The `key_not_in_region` error for the stored key `key` of `cf` (reported by routing key).

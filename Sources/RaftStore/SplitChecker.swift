@@ -26,22 +26,31 @@ struct SplitChecker {
     private struct Cursor {
         let cf: ColumnFamily
         let iterator: EngineIterator
+        /// The routing key and stored-key length of the entry under the iterator (nil: at the end).
         var routing: [UInt8]?
+        var keyCount = 0
 
         init(_ cf: ColumnFamily, _ iterator: EngineIterator) {
             self.cf = cf
             self.iterator = iterator
             iterator.seekToFirst()
-            routing = iterator.isValid ? RegionData.routingKey(cf, iterator.key) : nil
+            load()
         }
 
-        /// Consumes the entries whose routing key is `group`; returns their size.
+        private mutating func load() {
+            guard iterator.isValid else { routing = nil; return }
+            let key = iterator.key
+            keyCount = key.count
+            routing = RegionData.routingKey(cf, key)
+        }
+
+        /// Consumes the entries whose routing key is `group`; returns their size (keys + values).
         mutating func take(_ group: [UInt8]) throws -> UInt64 {
             var size: UInt64 = 0
             while let current = routing, current == group {
-                size += UInt64(iterator.key.count + iterator.value.count)
+                size += UInt64(keyCount + iterator.valueCount)  // values are measured, not copied
                 iterator.next()
-                routing = iterator.isValid ? RegionData.routingKey(cf, iterator.key) : nil
+                load()
             }
             if routing == nil { try iterator.checkError() }
             return size
@@ -63,7 +72,9 @@ struct SplitChecker {
                 if let key = cursor.routing, group.map({ key.lexicographicallyPrecedes($0) }) ?? true { group = key }
             }
             guard let group else { break }
-            peakRetainedKeys = max(peakRetainedKeys, cursors.filter { $0.routing != nil }.count + 1 + (candidate == nil ? 0 : 1))
+            var retained = 1 + (candidate == nil ? 0 : 1)  // the group and the candidate
+            for cursor in cursors where cursor.routing != nil { retained += 1 }
+            peakRetainedKeys = max(peakRetainedKeys, retained)
             if candidate == nil, total >= splitSize, total > 0, group != region.startKey, RegionRange.contains(region, group) {
                 candidate = group
             }

@@ -101,6 +101,13 @@ public final class EngineIterator {
         return Self.bytes(pointer, length)
     }
 
+    /// The current value's length, without copying it; only while ``isValid``.
+    public var valueCount: Int {
+        var length = 0
+        _ = rocksdb_iter_value(iterator, &length)
+        return length
+    }
+
     /// Throws the error that ended the iteration early, if any.
     public func checkError() throws {
         var error: UnsafeMutablePointer<CChar>?

@@ -68,6 +68,25 @@ extension MemComparable {
         }
     }
 
+    /// The length of the encoded key at the start of `bytes[..<end]` (nil: it does not start with
+    /// one), checked like ``decodePrefix(_:)`` but without building the key.
+    public static func encodedLength(_ bytes: [UInt8], end: Int? = nil) -> Int? {
+        let end = min(end ?? bytes.count, bytes.count)
+        var index = 0
+        while index + groupSize < end {
+            let groupMarker = bytes[index + groupSize]
+            if groupMarker == marker {
+                index += groupSize + 1
+                continue
+            }
+            let pad = Int(marker &- groupMarker)
+            guard groupMarker < marker, pad <= groupSize else { return nil }
+            for padIndex in (index + groupSize - pad)..<(index + groupSize) where bytes[padIndex] != 0 { return nil }
+            return index + groupSize + 1
+        }
+        return nil
+    }
+
     /// The data bytes of the whole non-final groups (marker `0xFF`) at the start of `encoded`:
     /// for any key `k`, `encode(k) >= encoded` implies `k >= fullGroupsPrefix(encoded)`, and
     /// `encode(k) < encoded` implies `k < fullGroupsPrefix(encoded)`'s successor range

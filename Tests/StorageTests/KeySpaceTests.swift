@@ -33,6 +33,11 @@ final class KeySpaceTests: XCTestCase {
             XCTAssertNil(MemComparable.decode(encoded + [0]), "trailing bytes are not one encoded key")
             XCTAssertNil(MemComparable.decode(Array(encoded.dropLast())))
             XCTAssertEqual(MemComparable.decodePrefix(encoded + [1, 2, 3])?.length, encoded.count)
+            XCTAssertEqual(MemComparable.encodedLength(encoded + [1, 2, 3]), encoded.count)
+        }
+        for _ in 0..<3000 {
+            let junk = randomBytes(&rng, maxCount: 30)
+            XCTAssertEqual(MemComparable.encodedLength(junk), MemComparable.decodePrefix(junk)?.length, "\(junk)")
         }
         for _ in 0..<2000 {
             let a = keys.randomElement(using: &rng)!, b = keys.randomElement(using: &rng)!
