@@ -52,15 +52,6 @@ public struct RawKVClient: Sendable {
     }
 }
 
-/// Timestamps from the scheduler's TSO, for ``PercolatorClient``.
-public struct SchedulerTimestampOracle: TimestampOracle {
-    public let scheduler: SchedulerClient
-
-    public init(scheduler: SchedulerClient) { self.scheduler = scheduler }
-
-    public func next() async throws -> UInt64 { try await scheduler.timestamp() }
-}
-
 /// The transactional API routed by key, for ``PercolatorClient``: requests that carry keys are
 /// split by region, comparing the keys' memcomparable encodings with region bounds
 /// (``KeySpace/transactional``, as TinySQL does); `ResolveLock` (region-wide) goes to every region.
