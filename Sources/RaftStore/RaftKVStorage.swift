@@ -39,12 +39,16 @@ public struct RaftKVStorage: KVStorage {
         guard context.regionId == 0 else { return context }
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<UInt64, RegionError>, Never>) in
             let accepted = inbox.push(.inspect { poller in
-                let regions = poller.peers.values.filter { $0.storage.isInitialized }.map(\.region)
+                let peers = poller.peers.values.filter { $0.storage.isInitialized }
                 let region: Metapb.Region?
                 if let first = keys.firstRoutingKey {
-                    region = regions.first { RegionRange.contains($0, first) }
+                    // A lagging peer may still claim a range that split: prefer the leader, then the newest epoch.
+                    region = peers.filter { RegionRange.contains($0.region, first) }
+                        .max { a, b in
+                            (a.isLeader ? 1 : 0, a.region.regionEpoch?.version ?? 0) < (b.isLeader ? 1 : 0, b.region.regionEpoch?.version ?? 0)
+                        }?.region
                 } else {
-                    region = regions.count == 1 ? regions.first : nil
+                    region = peers.count == 1 ? peers.first?.region : nil
                 }
                 guard let region else {
                     let message = keys.firstRoutingKey == nil
