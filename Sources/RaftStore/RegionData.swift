@@ -102,9 +102,9 @@ enum RegionData {
         // its routing key is, unless the routing key is a proper prefix of `end`, which only an
         // `end` that is not a whole encoded key has.
         var range = StoredRange(lower: start.isEmpty ? nil : start, upper: nil, exact: true)
-        if !start.isEmpty, MemComparable.decode(start) == nil { range.exact = false }
+        if !start.isEmpty, MemComparable.encodedLength(start) != start.count { range.exact = false }
         if !end.isEmpty {
-            if let (_, length) = MemComparable.decodePrefix(end) {
+            if let length = MemComparable.encodedLength(end) {
                 if length == end.count {
                     range.upper = end
                 } else {
