@@ -173,6 +173,13 @@ def test_transactional_splits_decode_and_route(workdir):
             r = router.call("KvGet", key, lambda ctx, k=key: kv.GetRequest(context=ctx, key=k, version=version), space="txn")
             assert not r.HasField("error") and not r.not_found, (handle, r)
             assert r.value == dict(row_mutations(handle))[key]
+        # tinykv-ctl routes transactional keys the same way (region show --txn, txn get).
+        for handle in (0, ROWS // 2, ROWS - 1):
+            key = row_keys[handle]
+            shown = ctl_json(cluster, "region", "show", "--txn", "--hex", key.hex())
+            assert shown["id"] == pd_codec_region(cluster, key)[0].id
+            got = ctl_json(cluster, "txn", "get", "--hex", key.hex())
+            assert got["found"] and bytes.fromhex(got["value"]) == dict(row_mutations(handle))[key]
         prefix = codec.record_prefix(TABLE_ID)
         assert kv_scan_all(cluster, router, prefix, codec.prefix_next(prefix), version) == sorted(row_keys)
         index_prefix = codec.index_prefix(TABLE_ID, IDX_AGE)
