@@ -215,7 +215,7 @@ final class ApplyWorker: @unchecked Sendable {
             default: ("", nil)
             }
             if let key, !RegionData.contains(region, ColumnFamily.named(cf) ?? .default, key) {
-                return RegionRange.keyNotInRegion(RegionData.userKey(ColumnFamily.named(cf) ?? .default, key), region)
+                return RegionData.keyNotInRegion(region, ColumnFamily.named(cf) ?? .default, key)
             }
         }
         var answered: [RaftCmdpb.Response] = []

@@ -72,31 +72,37 @@ enum SnapshotApplier {
     }
 
     /// Deletes every key of `region` in bounded batches (written unsynced: a crash redoes it).
+    /// Like ``RegionData/deleteAll(_:in:into:)``: range deletes where the region's stored range
+    /// is exact, key by key where RegionData has to filter; but never one batch for the region.
     static func clear(_ region: Metapb.Region, kvEngine: any KVEngine) throws {
         var batch = WriteBatch()
         var bytes = 0
-        for cf in ColumnFamily.dataFamilies {
-            let (lower, upper) = RegionData.bounds(cf, region)
-            guard RegionData.needsFilter(cf) else {
-                batch.deleteRange(cf, from: lower ?? [], to: upper ?? [UInt8](repeating: 0xFF, count: 256))
-                continue
-            }
-            let iterator = try kvEngine.makeIterator(cf, lowerBound: lower, upperBound: upper)
+        func delete(_ cf: ColumnFamily, _ iterator: EngineIterator) throws {
             iterator.seekToFirst()
             while iterator.isValid {
                 let key = iterator.key
-                if RegionData.contains(region, cf, key) {
-                    batch.delete(cf, key)
-                    bytes += key.count
-                    if bytes >= clearBatchBytes {
-                        try kvEngine.write(batch, sync: false)
-                        batch = WriteBatch()
-                        bytes = 0
-                    }
+                batch.delete(cf, key)
+                bytes += key.count
+                if bytes >= clearBatchBytes {
+                    try kvEngine.write(batch, sync: false)
+                    batch = WriteBatch()
+                    bytes = 0
                 }
                 iterator.next()
             }
             try iterator.checkError()
+        }
+        for cf in ColumnFamily.dataFamilies {
+            let range = RegionData.storedRange(cf, region)
+            if range.exact {
+                batch.deleteRange(cf, from: range.lower ?? [], to: range.upper ?? RegionData.maxStoredKey)
+                // The range delete's upper bound is exclusive: keys at or above it (unbounded region) one by one.
+                if range.upper == nil {
+                    try delete(cf, try kvEngine.makeIterator(cf, lowerBound: RegionData.maxStoredKey, upperBound: nil))
+                }
+            } else {
+                try delete(cf, try RegionData.makeIterator(region, cf, in: kvEngine))
+            }
         }
         try kvEngine.write(batch, sync: false)
     }

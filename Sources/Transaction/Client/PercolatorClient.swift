@@ -35,8 +35,10 @@ public struct PercolatorTxn: Sendable {
 
 /// A minimal Percolator client (two-phase commit, snapshot reads, lock resolution) over ``TxnKVClient``.
 ///
-/// Sends each request to the single server behind `rpc` (one region): every prewrite is one request, so
-/// a failed prewrite leaves no locks. Used by the tests and reusable by a CLI.
+/// Requests go through `rpc`: one server in the tests, or ``RoutedTxnKVClient`` (KVClient), which
+/// splits them by region comparing `EncodeBytes(key)` with region bounds (the transactional key space).
+/// A failed prewrite rolls back nothing itself; its locks are resolved by readers or by the retry. Used by
+/// the tests, `tinykv-ctl txn` and `tinykv-bench --workload txn`.
 public struct PercolatorClient: Sendable {
     public let rpc: any TxnKVClient
     public let oracle: any TimestampOracle
