@@ -180,6 +180,23 @@ def test_transactional_splits_decode_and_route(workdir):
             assert shown["id"] == pd_codec_region(cluster, key)[0].id
             got = ctl_json(cluster, "txn", "get", "--hex", key.hex())
             assert got["found"] and bytes.fromhex(got["value"]) == dict(row_mutations(handle))[key]
+        # One transaction across regions through tinykv-ctl (the Swift Percolator client: concurrent
+        # prewrites per region, the primary committed with its region's keys, then the others).
+        spread = [row_keys[0], row_keys[1], row_keys[ROWS // 2], row_keys[ROWS - 1]]
+        assert len({pd_codec_region(cluster, k)[0].id for k in spread}) >= 2
+        pairs = []
+        for i, key in enumerate(spread):
+            pairs += [key.hex(), f"cross-{i}".encode().hex()]
+        ctl_json(cluster, "txn", "put", "--hex", *pairs)
+        for i, key in enumerate(spread):
+            got = ctl_json(cluster, "txn", "get", "--hex", key.hex())
+            assert got["found"] and bytes.fromhex(got["value"]) == f"cross-{i}".encode(), (i, got)
+        # Later reads below expect the original rows: write them back in one more transaction.
+        pairs = []
+        for key, handle in zip(spread, (0, 1, ROWS // 2, ROWS - 1)):
+            pairs += [key.hex(), dict(row_mutations(handle))[key].hex()]
+        ctl_json(cluster, "txn", "put", "--hex", *pairs)
+        version = ts(cluster)
         prefix = codec.record_prefix(TABLE_ID)
         assert kv_scan_all(cluster, router, prefix, codec.prefix_next(prefix), version) == sorted(row_keys)
         index_prefix = codec.index_prefix(TABLE_ID, IDX_AGE)

@@ -111,6 +111,18 @@ public struct RoutedTxnKVClient: TxnKVClient {
         return Kvrpcpb.CommitResponse(error: parts.compactMap(\.error).first)
     }
 
+    /// The primary (`keys[0]`) and the keys of its region, in one request; the region is
+    /// looked up again on every retry, so a split in between only shrinks the batch.
+    public func commitPrimaryBatch(_ request: Kvrpcpb.CommitRequest) async throws -> (response: Kvrpcpb.CommitResponse, committed: [[UInt8]]) {
+        guard let primary = request.keys.first else { return (Kvrpcpb.CommitResponse(), []) }
+        return try await router.withRoute(key: primary, in: .transactional) { route in
+            var part = request
+            part.keys = [primary] + request.keys.dropFirst().filter { route.contains(KeySpace.transactional.routingKey($0)) }
+            let (response, regionError) = try await router.send(api.kvCommit, part, to: route, timeout: timeout)
+            return ((response, part.keys), regionError)
+        }
+    }
+
     public func checkTxnStatus(_ request: Kvrpcpb.CheckTxnStatusRequest) async throws -> Kvrpcpb.CheckTxnStatusResponse {
         try await router.send(api.kvCheckTxnStatus, request, key: request.primaryKey, in: .transactional, timeout: timeout)
     }

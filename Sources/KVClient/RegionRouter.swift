@@ -171,10 +171,11 @@ public final class RegionRouter: Sendable {
         throw KVClientError.regionUnavailable(Self.describe(lastError))
     }
 
-    /// Groups `keys` (in `space`) by route and runs `body` once per group with the keys as given;
+    /// Groups `keys` (in `space`) by route and runs `body` once per group with the keys as given,
+    /// the groups concurrently (one round trip for a request spanning regions, as TiDB's 2PC does);
     /// groups that meet a region error are regrouped (their region may have split or moved) and retried.
     public func forEachGroup<T: Sendable>(
-        keys: [[UInt8]], in space: KeySpace = .raw, _ body: (Route, [[UInt8]]) async throws -> (T, Errorpb.Error?)
+        keys: [[UInt8]], in space: KeySpace = .raw, _ body: @escaping @Sendable (Route, [[UInt8]]) async throws -> (T, Errorpb.Error?)
     ) async throws -> [T] {
         var pending = keys
         var results: [T] = []
@@ -188,8 +189,7 @@ public final class RegionRouter: Sendable {
                 if let i = groups.firstIndex(where: { $0.0 == route }) { groups[i].1.append(key) } else { groups.append((route, [key])) }
             }
             pending = []
-            for (route, group) in groups {
-                let (result, regionError) = try await body(route, group)
+            for (route, group, (result, regionError)) in try await Self.runConcurrently(groups, body) {
                 if let regionError {
                     lastError = regionError
                     await invalidate(route, because: regionError)
@@ -201,6 +201,21 @@ public final class RegionRouter: Sendable {
         }
         if pending.isEmpty { return results }
         throw KVClientError.regionUnavailable(Self.describe(lastError))
+    }
+
+    /// Runs `body` for every group, concurrently when there are several; results in group order.
+    private static func runConcurrently<T: Sendable>(
+        _ groups: [(Route, [[UInt8]])], _ body: @escaping @Sendable (Route, [[UInt8]]) async throws -> (T, Errorpb.Error?)
+    ) async throws -> [(Route, [[UInt8]], (T, Errorpb.Error?))] {
+        if groups.count == 1, let (route, keys) = groups.first { return [(route, keys, try await body(route, keys))] }
+        return try await withThrowingTaskGroup(of: (Int, (T, Errorpb.Error?)).self) { tasks in
+            for (index, (route, keys)) in groups.enumerated() {
+                tasks.addTask { (index, try await body(route, keys)) }
+            }
+            var outcomes: [(T, Errorpb.Error?)?] = Array(repeating: nil, count: groups.count)
+            for try await (index, outcome) in tasks { outcomes[index] = outcome }
+            return groups.enumerated().map { index, group in (group.0, group.1, outcomes[index]!) }
+        }
     }
 
     static func describe(_ error: Errorpb.Error?) -> String {
