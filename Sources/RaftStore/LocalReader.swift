@@ -45,7 +45,7 @@ final class LocalReader: Sendable {
     }
 
     /// A reader for `context` if it can be served from a valid lease now; nil: ask the poller.
-    func read(_ context: Kvrpcpb.Context) -> (any KVReader)? {
+    func read(_ context: Kvrpcpb.Context) -> RegionReader? {
         if let peer = context.peer, peer.storeId != 0, peer.storeId != storeID { return nil }
         let now = clock.now()
         var askRenewal = false

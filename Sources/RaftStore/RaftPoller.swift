@@ -36,6 +36,11 @@ final class RaftPoller: @unchecked Sendable {
     private var roundStart: Duration = .zero
     /// Peers that admitted lease reads this round (served together at the end of the round).
     private var localReadPeers = Set<UInt64>()
+    /// Snapshot files and their background generation.
+    let snapshots: SnapshotManager
+    private let snapshotWorker: SnapshotWorker
+    /// Regions whose snapshot apply failed: not served until the store restarts (and finishes the apply).
+    private var failedRegions = Set<UInt64>()
 
     private(set) var peers: [UInt64: Peer] = [:]
     /// Peers to look at for a Ready this round.
@@ -63,7 +68,7 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     init(storeID: UInt64, config: RaftStoreConfig, raftEngine: any KVEngine, kvEngine: any KVEngine,
-         transport: any RaftTransport, logger: Logger, clock: LeaseClock = .system,
+         transport: any RaftTransport, snapshots: SnapshotManager, logger: Logger, clock: LeaseClock = .system,
          regionHeartbeat: @escaping @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void,
          regionSize: @escaping @Sendable (Metapb.Region) -> UInt64,
          askSplit: @escaping @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse) {
@@ -80,6 +85,10 @@ final class RaftPoller: @unchecked Sendable {
         let inbox = self.inbox
         localReader = LocalReader(storeID: storeID, kvEngine: kvEngine, clock: clock) { regionID in
             inbox.push(.inspect { poller in poller.peers[regionID]?.wantsLeaseRenewal = true })
+        }
+        self.snapshots = snapshots
+        snapshotWorker = SnapshotWorker(manager: snapshots, logger: logger) { regionID, result in
+            inbox.push(.snapshotGenerated(regionID: regionID, result))
         }
         applier = ApplyWorker(kvEngine: kvEngine, storeID: storeID, logger: logger) { results in
             inbox.push(.applied(results))
@@ -107,10 +116,11 @@ final class RaftPoller: @unchecked Sendable {
             iterator.next()
         }
         try iterator.checkError()
+        try finishInterruptedSnapshots(&states)
         for state in states where state.state == .normal {
             guard let region = state.region, let meta = region.peers.first(where: { $0.storeId == storeID }) else { continue }
-            let peer = try Peer(meta: meta, storage: PeerStorage(region: region, raftEngine: raftEngine, kvEngine: kvEngine),
-                                config: config, restarted: true)
+            let storage = try PeerStorage(region: region, raftEngine: raftEngine, kvEngine: kvEngine, snapshotWorker: snapshotWorker)
+            let peer = try Peer(meta: meta, storage: storage, config: config, restarted: true)
             peers[region.id] = peer
             dirty.insert(region.id)
         }
@@ -118,6 +128,29 @@ final class RaftPoller: @unchecked Sendable {
         logger.info("raft store loaded peers", metadata: ["store": "\(storeID)", "peers": "\(peers.count)"])
         applier.start()
         thread.start(name: "raftstore-poller") { [self] in run() }
+    }
+
+    /// Before any peer starts: deletes stale snapshot files and finishes the snapshot applies a
+    /// crash interrupted (regions left `Applying`), so no peer serves half-applied data.
+    private func finishInterruptedSnapshots(_ states: inout [RaftServerpb.RegionLocalState]) throws {
+        var interrupted: [UInt64: SnapshotKey] = [:]
+        for state in states where state.state == .applying {
+            guard let id = state.region?.id else { continue }
+            interrupted[id] = try SnapshotApplier.interruptedKey(regionID: id, kvEngine: kvEngine)
+        }
+        snapshots.cleanUp(keeping: Set(interrupted.values))
+        for (position, state) in states.enumerated() where state.state == .applying {
+            guard let region = state.region else { continue }
+            logger.info("finishing an interrupted snapshot apply", metadata: ["region": "\(region.id)", "index": "\(interrupted[region.id]?.index ?? 0)"])
+            do {
+                try SnapshotApplier.recover(regionID: region.id, kvEngine: kvEngine, manager: snapshots)
+            } catch {
+                // The files were synced before Raft saw the snapshot and go only after the apply:
+                // losing them means the disk lost synced data. Serving the region would be wrong.
+                throw SnapshotFileError("region \(region.id): cannot finish applying its snapshot: \(error)")
+            }
+            states[position].state = .normal
+        }
     }
 
     /// Stops the raft thread, then the apply thread (which finishes its queue).
@@ -152,6 +185,20 @@ final class RaftPoller: @unchecked Sendable {
         switch message {
         case .raftMessage(let message): onRaftMessage(message)
         case .propose(let command, let callback): propose(command, callback)
+        case .command(let command, let respond):
+            let header = RaftCmdpb.RaftResponseHeader(currentTerm: peers[command.header?.regionId ?? 0]?.raw.term ?? 0)
+            propose(command, { error in
+                if let error { respond(RaftCmdpb.RaftCmdResponse(header: RaftCmdpb.RaftResponseHeader(error: error))) }
+            }, respond: { responses in respond(RaftCmdpb.RaftCmdResponse(header: header, responses: responses)) })
+        case .snapshotGenerated(let regionID, let result):
+            if let peer = peers[regionID] {
+                peer.storage.snapshotGenerated(result)
+                dirty.insert(regionID)
+            } else if case .success(let snapshot) = result {
+                let files = (try? RaftServerpb.RaftSnapshotData(decoding: snapshot.data))?.meta?.cfFiles ?? []
+                snapshots.deleteGenerated(SnapshotKey(regionID: regionID, term: snapshot.metadata?.term ?? 0,
+                                                      index: snapshot.metadata?.index ?? 0), files: files)
+            }
         case .read(let context, let callback): read(context, callback)
         case .applied(let results): onApplied(results)
         case .snapshotStatus(let regionID, let peerID, let success):
@@ -178,6 +225,7 @@ final class RaftPoller: @unchecked Sendable {
             logger.debug("dropping raft message for another store", metadata: ["region": "\(message.regionId)"])
             return
         }
+        if failedRegions.contains(message.regionId) { return }
         if peers[message.regionId] == nil && !maybeCreatePeer(message) { return }
         guard let peer = peers[message.regionId] else { return }
         if to.id != peer.meta.id {
@@ -200,6 +248,7 @@ final class RaftPoller: @unchecked Sendable {
            let overlapped = overlapsLocalRegion(start: region.startKey, end: region.endKey, excluding: region.id) {
             // A snapshot must not cover another local region (e.g. the parent of a split not applied here yet).
             logger.info("snapshot overlaps a local region; dropped", metadata: ["region": "\(region.id)", "local": "\(overlapped.id)"])
+            snapshots.deleteReceived(SnapshotKey(message))
             return
         }
         if let from = message.fromPeer { peer.peerCache[from.id] = from }
@@ -250,7 +299,8 @@ final class RaftPoller: @unchecked Sendable {
                 logger.debug("message overlaps a local region; dropped", metadata: ["region": "\(message.regionId)", "local": "\(overlapped.id)"])
                 return false
             }
-            let storage = try PeerStorage(region: Metapb.Region(id: message.regionId), raftEngine: raftEngine, kvEngine: kvEngine)
+            let storage = try PeerStorage(region: Metapb.Region(id: message.regionId), raftEngine: raftEngine, kvEngine: kvEngine,
+                                          snapshotWorker: snapshotWorker)
             let peer = try Peer(meta: to, storage: storage, config: config)
             if let from = message.fromPeer { peer.peerCache[from.id] = from }
             peers[message.regionId] = peer
@@ -265,9 +315,8 @@ final class RaftPoller: @unchecked Sendable {
 
     /// The peer serving `regionID` on this store, or the region error to return.
     private func route(regionID: UInt64, peer requested: Metapb.Peer?) -> Result<Peer, RegionError> {
-        var id = regionID
-        if id == 0, peers.count == 1, let only = peers.keys.first { id = only }  // single-region convenience
-        guard let peer = peers[id], peer.storage.isInitialized else { return .failure(RegionError(RegionErrors.regionNotFound(regionID))) }
+        // Region id 0 (route by key) is resolved by RaftKVStorage.locate before it gets here.
+        guard let peer = peers[regionID], peer.storage.isInitialized else { return .failure(RegionError(RegionErrors.regionNotFound(regionID))) }
         if let requested, requested.storeId != 0, requested.storeId != storeID {
             return .failure(RegionError(RegionErrors.storeNotMatch(requested: requested.storeId, actual: storeID)))
         }
@@ -275,7 +324,8 @@ final class RaftPoller: @unchecked Sendable {
         return .success(peer)
     }
 
-    private func propose(_ command: RaftCmdpb.RaftCmdRequest, _ callback: @escaping WriteCallback) {
+    private func propose(_ command: RaftCmdpb.RaftCmdRequest, _ callback: @escaping WriteCallback,
+                         respond: (@Sendable ([RaftCmdpb.Response]) -> Void)? = nil) {
         let header = command.header ?? RaftCmdpb.RaftRequestHeader()
         let peer: Peer
         switch route(regionID: header.regionId, peer: header.peer) {
@@ -287,10 +337,14 @@ final class RaftPoller: @unchecked Sendable {
             return callback(epochNotMatch(error, peer))
         }
         for request in command.requests {
-            let (cfName, key) = request.cmdType == .put ? (request.put?.cf, request.put?.key) : (request.delete?.cf, request.delete?.key)
+            let (cfName, key) = switch request.cmdType {
+            case .put: (request.put?.cf, request.put?.key)
+            case .get: (request.get?.cf, request.get?.key)
+            default: (request.delete?.cf, request.delete?.key)
+            }
             let cf = ColumnFamily.named(cfName ?? "") ?? .default
             if let key, !RegionData.contains(peer.region, cf, key) {
-                return callback(RegionRange.keyNotInRegion(RegionData.userKey(cf, key), peer.region))
+                return callback(RegionData.keyNotInRegion(peer.region, cf, key))
             }
         }
         var command = command
@@ -300,7 +354,8 @@ final class RaftPoller: @unchecked Sendable {
         } catch {
             return callback(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer))
         }
-        peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, callback: callback, proposedAt: roundStart))
+        peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, respond: respond, callback: callback,
+                                       proposedAt: roundStart))
         RaftStoreMetrics.proposals.increment()
         dirty.insert(peer.regionID)
     }
@@ -454,6 +509,7 @@ final class RaftPoller: @unchecked Sendable {
         peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true)
         peer.storage.clear(into: &pendingRaftBatch)
         localReader.revoke(peer.regionID)
+        peer.storage.dropGeneratedSnapshot()
         peers[peer.regionID] = nil
         dirty.remove(peer.regionID)
         stats.regionCount = peers.count
@@ -506,6 +562,8 @@ final class RaftPoller: @unchecked Sendable {
         let splitCheckTicks = config.ticks(config.splitCheckTickInterval)
         // Reads that Raft dropped (no leader, leadership lost) are failed so clients retry.
         let readTimeout = UInt64(config.electionTicks * 2)
+        // Snapshot files nobody uses any more (sends that never started, refused snapshots).
+        if tickCount % UInt64(config.ticks(.seconds(60))) == 0 { snapshotWorker.sweep() }
         for peer in peers.values {
             peer.raw.tick()
             dirty.insert(peer.regionID)
@@ -599,7 +657,7 @@ final class RaftPoller: @unchecked Sendable {
             peers[split.new.id] = nil
         }
         do {
-            let storage = try PeerStorage(region: split.new, raftEngine: raftEngine, kvEngine: kvEngine)
+            let storage = try PeerStorage(region: split.new, raftEngine: raftEngine, kvEngine: kvEngine, snapshotWorker: snapshotWorker)
             let peer = try Peer(meta: meta, storage: storage, config: config)
             peer.approximateSize = parent.approximateSize / 2
             parent.approximateSize /= 2
@@ -700,7 +758,7 @@ final class RaftPoller: @unchecked Sendable {
             guard let peer = peers[regionID], peer.raw.hasReady() else { continue }
             let ready = peer.raw.ready()
             if let snapshot = ready.snapshot, let metadata = snapshot.metadata, metadata.index > 0 {
-                installSnapshot(snapshot, on: peer, into: &batch)
+                guard installSnapshot(snapshot, on: peer, into: &batch) else { continue }
                 sync = true
             }
             peer.storage.append(ready.entries, into: &batch)
@@ -774,7 +832,10 @@ final class RaftPoller: @unchecked Sendable {
                 outgoing.append(wrapped)
             } else {
                 peer.raw.reportUnreachable(message.to)
-                if message.msgType == .msgSnapshot { peer.raw.reportSnapshot(message.to, success: false) }
+                if message.msgType == .msgSnapshot {
+                    peer.raw.reportSnapshot(message.to, success: false)
+                    SnapshotSender.discard(RaftServerpb.RaftMessage(regionId: peer.regionID, message: message), manager: snapshots)
+                }
             }
         }
     }
@@ -809,24 +870,35 @@ final class RaftPoller: @unchecked Sendable {
         }
     }
 
-    /// Installs a received snapshot: the data (synced, through the apply worker so it is
-    /// ordered after the entries already handed over), then the log restarts at the snapshot.
-    private func installSnapshot(_ snapshot: Eraftpb.Snapshot, on peer: Peer, into batch: inout WriteBatch) {
-        guard let metadata = snapshot.metadata else { return }
+    /// Installs a received snapshot: the data from its files (through the apply worker, so it
+    /// is ordered after the entries already handed over; see ``SnapshotApplier``), then the
+    /// log restarts at the snapshot. If the apply fails (a disk error, a damaged file) the
+    /// region stays `Applying` on disk and stops here until the store restarts and finishes it.
+    private func installSnapshot(_ snapshot: Eraftpb.Snapshot, on peer: Peer, into batch: inout WriteBatch) -> Bool {
+        guard let metadata = snapshot.metadata else { return false }
+        let key = SnapshotKey(regionID: peer.regionID, term: metadata.term, index: metadata.index)
         do {
             let data = try RaftServerpb.RaftSnapshotData(decoding: snapshot.data)
-            guard let region = data.region else { throw RegionError(Errorpb.Error(message: "snapshot without region")) }
+            guard let region = data.region else { throw SnapshotFileError("snapshot without region") }
             let done = Completion()
-            applier.inbox.push(.installSnapshot(data, index: metadata.index, term: metadata.term,
-                                                oldRegion: peer.storage.isInitialized ? peer.region : nil, done: done))
+            applier.inbox.push(.installSnapshot(data, key: key, oldRegion: peer.storage.isInitialized ? peer.region : nil,
+                                                files: snapshots, done: done))
             try done.wait()
             peer.storage.installSnapshot(index: metadata.index, term: metadata.term, region: region, into: &batch)
             peer.appliedIndex = metadata.index
             peer.refreshPeerCache()
             RaftStoreMetrics.snapshotsApplied.increment()
-            logger.info("applied snapshot", metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "pairs": "\(data.data.count)"])
+            logger.info("applied snapshot", metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "bytes": "\(data.fileSize)"])
+            return true
         } catch {
-            fatalError("raftstore: cannot install snapshot for region \(peer.regionID): \(error)")
+            logger.error("cannot apply snapshot; the region is not served until the store restarts",
+                         metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "error": "\(error)"])
+            peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true)
+            localReader.revoke(peer.regionID)
+            peers[peer.regionID] = nil
+            failedRegions.insert(peer.regionID)
+            stats.regionCount = peers.count
+            return false
         }
     }
 }

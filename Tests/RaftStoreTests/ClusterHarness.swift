@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Raft
-import RaftStore
+@testable import RaftStore
 import Scheduler
 import SchedulerClient
 import Storage
@@ -108,6 +108,8 @@ final class SimNetwork: Sendable {
         var dropRate = 0.0
         var random = SplitMix(seed: 1)
         var delivered = 0
+        /// Snapshot chunks streamed (message chunks included).
+        var snapshotChunks = 0
     }
     let state = Mutex(State())
 
@@ -148,15 +150,50 @@ struct SimTransport: RaftTransport {
 
     func send(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
         for message in messages {
-            let isSnapshot = message.message?.msgType == .msgSnapshot
-            if let node = network.route(message) {
+            if message.message?.msgType == .msgSnapshot {
+                Task { await sendSnapshot(message, feedback: feedback) }
+            } else if let node = network.route(message) {
                 // Through the wire format, as the real transport does.
                 node.deliver(try! RaftServerpb.RaftMessage(decoding: message.encode()))
-                if isSnapshot { feedback.snapshotFinished(message, true) }
             } else {
                 feedback.unreachable(message)
-                if isSnapshot { feedback.snapshotFinished(message, false) }
             }
+        }
+    }
+
+    /// Streams a snapshot the way `RaftClient` and the `Snapshot` handler do: the sender's
+    /// files in chunks (through the wire format) into a receiver writing the target's files,
+    /// which hands the message to the target only once every file checked out.
+    private func sendSnapshot(_ message: RaftServerpb.RaftMessage, feedback: TransportFeedback) async {
+        let from = message.fromPeer?.storeId ?? 0
+        guard let sender = network.state.withLock({ $0.nodes[from] }) else {
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
+            return
+        }
+        guard let target = network.route(message) else {
+            SnapshotSender.discard(message, manager: sender.snapshots)
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
+            return
+        }
+        do {
+            let receiver = try target.snapshotReceiver()
+            do {
+                try await SnapshotSender.send(message, manager: sender.snapshots) { chunk in
+                    network.state.withLock { $0.snapshotChunks += 1 }
+                    try receiver.accept(RaftServerpb.SnapshotChunk(decoding: chunk.encode()))
+                }
+                target.deliver(try receiver.finish())
+            } catch {
+                receiver.abort()
+                throw error
+            }
+            feedback.snapshotFinished(message, true)
+        } catch {
+            SnapshotSender.discard(message, manager: sender.snapshots)
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
         }
     }
 }
@@ -277,7 +314,12 @@ final class TestCluster: @unchecked Sendable {
 
     /// Splits the region holding `key` at `key` through its leader, retrying region errors.
     func split(at key: String, timeout: Duration = .seconds(10)) async throws {
-        let bytes = Array(key.utf8)
+        try await split(atBoundary: Array(key.utf8), timeout: timeout)
+    }
+
+    /// Splits the region holding the boundary `bytes` (a routing key) at it.
+    func split(atBoundary bytes: [UInt8], timeout: Duration = .seconds(10)) async throws {
+        let key = bytes
         let deadline = ContinuousClock.now + timeout
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {
