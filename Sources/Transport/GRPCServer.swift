@@ -163,6 +163,16 @@ final class ServerCore: @unchecked Sendable {
                     }
                 })
             }
+        case .unaryCallback(let body):
+            call.receive { result in
+                guard let request = Self.singleRequest(result, call: call) else { return }
+                let respond = UnaryResponder { status, message in finish(status, message: message) }
+                do {
+                    try body(context, request, respond)
+                } catch {
+                    respond(.failure(.from(error)))
+                }
+            }
         case .serverStreaming(let body):
             call.receive { result in
                 guard let request = Self.singleRequest(result, call: call) else { return }

@@ -47,7 +47,7 @@ final class RPCMetrics: Sendable {
             if let m = methods[key] { return m }
             let type: String
             switch handler {
-            case .unary?: type = "unary"
+            case .unary?, .unaryCallback?: type = "unary"
             case .clientStreaming?, .clientStreamingInline?: type = "client_stream"
             case .serverStreaming?: type = "server_stream"
             case .bidiStreaming?, .bidiStreamingInline?: type = "bidi_stream"

@@ -94,4 +94,9 @@ public enum MethodHandler: Sendable {
     /// gets each message and must be quick and never block or await; the second gives the
     /// response once the client half-closes (see ``InlineClientStream``).
     case clientStreamingInline(@Sendable (ServerCallContext, [UInt8]) throws -> Void, @Sendable () -> [UInt8])
+    /// A unary call answered by callback, without a Swift task: the closure runs on the
+    /// completion-queue thread as soon as the request is in, must not block, and hands the
+    /// ``UnaryResponder`` to whoever will answer (exactly once, from any thread, e.g. the raft
+    /// apply thread). Throwing a `GRPCStatus` before responding answers with it.
+    case unaryCallback(@Sendable (ServerCallContext, [UInt8], UnaryResponder) throws -> Void)
 }

@@ -65,6 +65,22 @@ public struct ServiceHandlers: Sendable {
         }, { done().encode() })
     }
 
+    /// A unary call answered by callback with no Swift task: `body` runs on the transport's
+    /// poll thread once the request is decoded, must not block, and passes `respond` on to
+    /// whatever answers it (exactly once, from any thread). A request that doesn't decode is
+    /// answered `INVALID_ARGUMENT` before `body` runs. For hot paths such as raw puts on the
+    /// raft store, answered from the apply thread.
+    public mutating func unaryCallback<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ body: @escaping @Sendable (Request, ServerCallContext, _ respond: @escaping @Sendable (Result<Response, GRPCStatus>) -> Void) throws -> Void
+    ) {
+        byPath[method.path] = .unaryCallback { context, bytes, responder in
+            try body(try decode(Request.self, bytes), context) { result in
+                responder(result.map { $0.encode() })
+            }
+        }
+    }
+
     /// A bidi stream answered message by message on the transport's poll thread, with no
     /// Swift task per message: `body` maps each request to its response (nil: none) and
     /// must be quick and never block. For hot, trivial streams such as the scheduler's Tso.

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import XCTest
 @testable import Transport
@@ -85,6 +86,21 @@ func testHandlers(probe: Probe) -> [String: MethodHandler] {
             if message == [0xEE] { throw GRPCStatus(.failedPrecondition, "refused 0xEE") }
             probe.bump("collect.messages")
         }, { [0xD0] }),
+        // Callback unary: echoes from a separate thread (as the raft apply thread would).
+        "/test.Echo/CallbackEcho": .unaryCallback { _, request, respond in
+            probe.bump("callback.received")
+            Thread.detachNewThread { respond(.success(request)) }
+        },
+        // Callback unary answering with an error status, from another thread.
+        "/test.Echo/CallbackFail": .unaryCallback { _, request, respond in
+            if request == [0xEE] { throw GRPCStatus(.failedPrecondition, "thrown 0xEE") }
+            Thread.detachNewThread { respond(.failure(GRPCStatus(.notFound, "no such key: k2"))) }
+        },
+        // Callback unary that never answers: parks its responder for the test to answer late.
+        "/test.Echo/CallbackNever": .unaryCallback { _, _, respond in
+            parkedResponders.withLock { $0.append(respond) }
+            probe.bump("never.started")
+        },
         "/test.Echo/Count": .serverStreaming { _, request, writer in
             let n = Int(readU32(request))
             for i in 0..<n {
@@ -126,6 +142,9 @@ func testHandlers(probe: Probe) -> [String: MethodHandler] {
         },
     ]
 }
+
+/// Responders of `/test.Echo/CallbackNever` calls, kept so a test can answer them late.
+let parkedResponders = Mutex<[UnaryResponder]>([])
 
 /// A running server on 127.0.0.1:0 plus a channel to it.
 struct Harness {
