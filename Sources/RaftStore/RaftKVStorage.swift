@@ -14,7 +14,7 @@ import TinyKVProto
 /// A read checks the request's keys against the region in their key space (range ends too
 /// when the request named no region); a write checks the routing key of every key it stores
 /// when it is proposed and again when it is applied. Region id 0 routes by key (``locate``).
-public struct RaftKVStorage: KVStorage {
+public struct RaftKVStorage: CallbackKVStorage {
     let inbox: Inbox<PollerMessage>
     let localReader: LocalReader?
 
@@ -24,20 +24,38 @@ public struct RaftKVStorage: KVStorage {
     }
 
     public func reader(_ context: Kvrpcpb.Context, for keys: RequestKeys) async throws -> any KVReader {
+        try await withCheckedContinuation { (continuation: CheckedContinuation<Result<any KVReader, any Error>, Never>) in
+            reader(context, for: keys) { continuation.resume(returning: $0) }
+        }.get()
+    }
+
+    /// The callback form of ``reader(_:for:)``: a lease read completes synchronously on the
+    /// caller's thread; a ReadIndex read completes on the raft poller thread.
+    public func reader(_ context: Kvrpcpb.Context, for keys: RequestKeys,
+                       completion: @escaping @Sendable (Result<any KVReader, any Error>) -> Void) {
         let byKey = context.regionId == 0
-        let context = try await locate(context, keys)
-        // A leader with a valid lease serves the read right here.
-        if let reader = localReader?.read(context) {
-            try reader.check(keys, wholeRanges: byKey)
-            return reader
+        locate(context, keys) { [inbox, localReader] located in
+            let context: Kvrpcpb.Context
+            switch located {
+            case .success(let c): context = c
+            case .failure(let error): return completion(.failure(error))
+            }
+            // A leader with a valid lease serves the read right here.
+            if let reader = localReader?.read(context) {
+                return completion(Result {
+                    try reader.check(keys, wholeRanges: byKey)
+                    return reader
+                })
+            }
+            let accepted = inbox.push(.read(context) { result in
+                completion(Result {
+                    let reader = try result.get()
+                    try (reader as? RegionReader)?.check(keys, wholeRanges: byKey)
+                    return reader
+                })
+            })
+            if !accepted { completion(.failure(RegionError(RegionErrors.regionNotFound(context.regionId)))) }
         }
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<any KVReader, RegionError>, Never>) in
-            let accepted = inbox.push(.read(context) { continuation.resume(returning: $0) })
-            if !accepted { continuation.resume(returning: .failure(RegionError(RegionErrors.regionNotFound(context.regionId)))) }
-        }
-        let reader = try result.get()
-        try (reader as? RegionReader)?.check(keys, wholeRanges: byKey)
-        return reader
     }
 
     /// For a request without a region id (grpcurl users, tools): the context of the local region
@@ -47,43 +65,84 @@ public struct RaftKVStorage: KVStorage {
     /// Contexts with a region id are returned unchanged.
     func locate(_ context: Kvrpcpb.Context, _ keys: RequestKeys) async throws -> Kvrpcpb.Context {
         guard context.regionId == 0 else { return context }
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<UInt64, RegionError>, Never>) in
-            let accepted = inbox.push(.inspect { poller in
-                let peers = poller.peers.values.filter { $0.storage.isInitialized }
-                let region: Metapb.Region?
-                if let first = keys.firstRoutingKey {
-                    // A lagging peer may still claim a range that split: prefer the leader, then the newest epoch.
-                    region = peers.filter { RegionRange.contains($0.region, first) }
-                        .max { a, b in
-                            (a.isLeader ? 1 : 0, a.region.regionEpoch?.version ?? 0) < (b.isLeader ? 1 : 0, b.region.regionEpoch?.version ?? 0)
-                        }?.region
-                } else {
-                    region = peers.count == 1 ? peers.first?.region : nil
-                }
-                guard let region else {
-                    let message = keys.firstRoutingKey == nil
-                        ? "region id 0 needs keys to route by when the store has several regions"
-                        : "no region on this store holds the key"
-                    return continuation.resume(returning: .failure(RegionError(Errorpb.Error(
-                        message: message, regionNotFound: Errorpb.RegionNotFound(regionId: 0)))))
-                }
-                if let outside = keys.firstOutside(start: region.startKey, end: region.endKey, wholeRanges: true) {
-                    var error = RegionRange.keyNotInRegion(outside, region)
-                    error.message = "the request's keys span several regions (region id 0 routes by key)"
-                    return continuation.resume(returning: .failure(RegionError(error)))
-                }
-                continuation.resume(returning: .success(region.id))
+        return try await withCheckedContinuation { (continuation: CheckedContinuation<Result<Kvrpcpb.Context, RegionError>, Never>) in
+            locate(context, keys) { continuation.resume(returning: $0) }
+        }.get()
+    }
+
+    /// The callback form of ``locate(_:_:)``: synchronous (caller's thread) when the context
+    /// names its region, otherwise answered on the raft poller thread.
+    func locate(_ context: Kvrpcpb.Context, _ keys: RequestKeys,
+                _ completion: @escaping @Sendable (Result<Kvrpcpb.Context, RegionError>) -> Void) {
+        guard context.regionId == 0 else { return completion(.success(context)) }
+        @Sendable func answer(_ result: Result<UInt64, RegionError>) {
+            completion(result.map { id in
+                var located = context
+                located.regionId = id
+                return located
             })
-            if !accepted { continuation.resume(returning: .failure(RegionError(RegionErrors.regionNotFound(0)))) }
         }
-        var located = context
-        located.regionId = try result.get()
-        return located
+        let accepted = inbox.push(.inspect { poller in
+            let peers = poller.peers.values.filter { $0.storage.isInitialized }
+            let region: Metapb.Region?
+            if let first = keys.firstRoutingKey {
+                // A lagging peer may still claim a range that split: prefer the leader, then the newest epoch.
+                region = peers.filter { RegionRange.contains($0.region, first) }
+                    .max { a, b in
+                        (a.isLeader ? 1 : 0, a.region.regionEpoch?.version ?? 0) < (b.isLeader ? 1 : 0, b.region.regionEpoch?.version ?? 0)
+                    }?.region
+            } else {
+                region = peers.count == 1 ? peers.first?.region : nil
+            }
+            guard let region else {
+                let message = keys.firstRoutingKey == nil
+                    ? "region id 0 needs keys to route by when the store has several regions"
+                    : "no region on this store holds the key"
+                return answer(.failure(RegionError(Errorpb.Error(
+                    message: message, regionNotFound: Errorpb.RegionNotFound(regionId: 0)))))
+            }
+            if let outside = keys.firstOutside(start: region.startKey, end: region.endKey, wholeRanges: true) {
+                var error = RegionRange.keyNotInRegion(outside, region)
+                error.message = "the request's keys span several regions (region id 0 routes by key)"
+                return answer(.failure(RegionError(error)))
+            }
+            answer(.success(region.id))
+        })
+        if !accepted { answer(.failure(RegionError(RegionErrors.regionNotFound(0)))) }
     }
 
     public func write(_ context: Kvrpcpb.Context, for keys: RequestKeys, _ batch: WriteBatch) async throws {
         if batch.isEmpty { return }
-        let context = try await locate(context, keys)
+        let error = await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
+            write(context, for: keys, batch) { continuation.resume(returning: $0) }
+        }
+        if let error { throw error }
+    }
+
+    /// The callback form of ``write(_:for:_:)``: `completion` runs on the apply thread once the
+    /// command is applied (or on the poller thread / the caller's thread with a routing error).
+    public func write(_ context: Kvrpcpb.Context, for keys: RequestKeys, _ batch: WriteBatch,
+                      completion: @escaping @Sendable ((any Error)?) -> Void) {
+        if batch.isEmpty { return completion(nil) }
+        locate(context, keys) { [inbox] located in
+            let context: Kvrpcpb.Context
+            switch located {
+            case .success(let c): context = c
+            case .failure(let error): return completion(error)
+            }
+            let command: RaftCmdpb.RaftCmdRequest
+            do {
+                command = try Self.command(context, batch)
+            } catch {
+                return completion(error)
+            }
+            let accepted = inbox.push(.propose(command) { error in completion(error.map { RegionError($0) }) })
+            if !accepted { completion(RegionError(RegionErrors.regionNotFound(context.regionId))) }
+        }
+    }
+
+    /// The raft command storing `batch` in the region of `context`.
+    private static func command(_ context: Kvrpcpb.Context, _ batch: WriteBatch) throws -> RaftCmdpb.RaftCmdRequest {
         var command = RaftCmdpb.RaftCmdRequest(header: RaftCmdpb.RaftRequestHeader(
             regionId: context.regionId, peer: context.peer, regionEpoch: context.regionEpoch, term: context.term))
         for operation in batch.operations {
@@ -101,10 +160,6 @@ public struct RaftKVStorage: KVStorage {
                 throw RegionError(Errorpb.Error(message: "delete range is not supported by the raft store"))
             }
         }
-        let error = await withCheckedContinuation { (continuation: CheckedContinuation<Errorpb.Error?, Never>) in
-            let accepted = inbox.push(.propose(command) { continuation.resume(returning: $0) })
-            if !accepted { continuation.resume(returning: RegionErrors.regionNotFound(context.regionId)) }
-        }
-        if let error { throw RegionError(error) }
+        return command
     }
 }

@@ -75,3 +75,19 @@ public final class StandaloneStorage: KVStorage {
     /// Stops accepting writes once the queued ones are done.
     public func stop() { committer.stop() }
 }
+
+/// A ``KVStorage`` that can also answer by callback, without a Swift task: the completion runs
+/// on whichever thread settles the request (the caller's for a lease read, the raft store's
+/// poller or apply thread otherwise). Completions must be quick and must not block. The async
+/// ``KVStorage`` forms are equivalent; these exist so a transport callback (``RawKVService``
+/// on the raft store) can skip two executor hops per request.
+public protocol CallbackKVStorage: KVStorage {
+    /// Like ``KVStorage/reader(_:for:)``; `completion` is called exactly once.
+    func reader(_ context: Kvrpcpb.Context, for keys: RequestKeys,
+                completion: @escaping @Sendable (Result<any KVReader, any Error>) -> Void)
+
+    /// Like ``KVStorage/write(_:for:_:)``; `completion` is called exactly once, with nil once
+    /// the batch is committed or with the error.
+    func write(_ context: Kvrpcpb.Context, for keys: RequestKeys, _ batch: WriteBatch,
+               completion: @escaping @Sendable ((any Error)?) -> Void)
+}

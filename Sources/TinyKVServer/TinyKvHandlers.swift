@@ -23,9 +23,27 @@ public enum TinyKvHandlers {
                 return await body(request)
             }
         }
-        serve(service.rawGet) { await raw.get($0) }
-        serve(service.rawPut) { await raw.put($0) }
-        serve(service.rawDelete) { await raw.delete($0) }
+        if raw.answersByCallback {
+            // The raft store answers raw point operations by callback: the request is checked and
+            // proposed on the transport's poll thread and answered from the raft thread that
+            // settles it, with no Swift task hop on either side.
+            handlers.unaryCallback(service.rawGet) { request, _, respond in
+                try request.check(limits)
+                raw.get(request) { respond(.success($0)) }
+            }
+            handlers.unaryCallback(service.rawPut) { request, _, respond in
+                try request.check(limits)
+                raw.put(request) { respond(.success($0)) }
+            }
+            handlers.unaryCallback(service.rawDelete) { request, _, respond in
+                try request.check(limits)
+                raw.delete(request) { respond(.success($0)) }
+            }
+        } else {
+            serve(service.rawGet) { await raw.get($0) }
+            serve(service.rawPut) { await raw.put($0) }
+            serve(service.rawDelete) { await raw.delete($0) }
+        }
         serve(service.rawScan) { await raw.scan($0) }
         serve(service.kvGet) { await transactions.get($0) }
         serve(service.kvScan) { await transactions.scan($0) }
