@@ -82,8 +82,11 @@ class BalanceCluster(Cluster):
         return next(s.id for s in stores if s.address == address)
 
     def local_region_count(self, index):
-        """How many peers the store at `index` runs (its tinykv_region_count metric)."""
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.status_ports[index]}/metrics", timeout=5).read().decode()
+        """How many peers the store at `index` runs (its tinykv_region_count metric); None while unreachable."""
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.status_ports[index]}/metrics", timeout=5).read().decode()
+        except OSError:
+            return None
         return int(float(re.search(r"^tinykv_region_count ([0-9.e+]+)$", text, re.M).group(1)))
 
     def layout(self):
