@@ -207,10 +207,17 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     /// Creates an uninitialized peer for a region this store doesn't have yet, when a
-    /// leader addresses it (it catches up by snapshot). Not for tombstoned peers.
+    /// leader addresses it (it catches up by snapshot) or a candidate asks for its vote.
+    /// Not for tombstoned peers.
+    ///
+    /// Votes matter: a peer added by a conf change the leader committed just before dying has
+    /// never heard from any leader, yet it counts in the new quorum (4 voters need 3). Without
+    /// its vote the survivors cannot elect anyone (TiKV creates peers on vote requests too).
+    /// An empty peer may vote: any candidate's log is at least as up to date as its own.
     private func maybeCreatePeer(_ message: RaftServerpb.RaftMessage) -> Bool {
         guard let to = message.toPeer, let type = message.message?.msgType,
-              type == .msgAppend || type == .msgHeartbeat || type == .msgSnapshot else { return false }
+              type == .msgAppend || type == .msgHeartbeat || type == .msgSnapshot
+                || type == .msgRequestVote || type == .msgRequestPreVote else { return false }
         do {
             if let bytes = try kvEngine.get(.raft, Keys.regionStateKey(message.regionId)) {
                 let state = try RaftServerpb.RegionLocalState(decoding: bytes)
