@@ -2,7 +2,7 @@
 < 10% of a core and < 1 GiB RSS).
 
 1. Starts a scheduler and 3 raft stores (release build) with tiny regions (`region-max-size`
-   2 KiB, `region-split-size` 1 KiB) and a fast tick, and writes keys in random order until the
+   2 KiB, `region-split-size` 1 KiB) and split checks every tick (1 s), and writes keys in random order until the
    scheduler reports the target region count: every region is made by the real split path
    (split check -> AskSplit -> Split admin command through Raft).
 2. Restarts the stores with the default tick settings (`raft-base-tick-interval` 1s, heartbeats
@@ -30,12 +30,10 @@ sys.path.insert(0, str(ROOT / "tests_e2e"))
 os.environ.setdefault("TINYKV_BIN", str(ROOT / ".build/release"))
 
 CREATE_CONFIG = """
-raft-base-tick-interval = "100ms"
+raft-base-tick-interval = "1s"
 raft-heartbeat-ticks = 2
 raft-election-timeout-ticks = 10
-scheduler-heartbeat-tick-interval = "1s"
-scheduler-store-heartbeat-tick-interval = "1s"
-split-region-check-tick-interval = "100ms"
+split-region-check-tick-interval = "1s"
 region-max-size = "2KiB"
 region-split-size = "1KiB"
 """
@@ -91,12 +89,12 @@ def main():
                                 "--log-level", "warn"], str(workdir / "pd.log"))
     try:
         conftest.wait_port(pd_port, pd_proc.proc)
-        stub = pd_grpc.SchedulerStub(grpc.insecure_channel(f"127.0.0.1:{pd_port}"))
-        cluster_id = stub.GetMembers(pd.GetMembersRequest()).header.cluster_id
+        pd_client = pd_grpc.SchedulerStub(grpc.insecure_channel(f"127.0.0.1:{pd_port}"))
+        cluster_id = pd_client.GetMembers(pd.GetMembersRequest()).header.cluster_id
         header = pd.RequestHeader(cluster_id=cluster_id)
 
         def layout():
-            r = stub.ScanRegions(pd.ScanRegionsRequest(header=header, limit=1 << 30), timeout=60)
+            r = pd_client.ScanRegions(pd.ScanRegionsRequest(header=header, limit=1 << 30), timeout=60)
             leaders = {}
             for leader in r.leaders:
                 if leader.store_id:
@@ -104,7 +102,7 @@ def main():
             return len(r.regions), leaders, sum(1 for reg in r.regions if len(reg.peers) == 3)
 
         class Shim:   # what test_split.Router needs of a cluster
-            pd_stub = stub
+            pd_stub = pd_client
 
             @staticmethod
             def header():
@@ -112,7 +110,7 @@ def main():
 
             @staticmethod
             def store_address(store_id):
-                return stub.GetStore(pd.GetStoreRequest(header=header, store_id=store_id)).store.address
+                return pd_client.GetStore(pd.GetStoreRequest(header=header, store_id=store_id)).store.address
 
             @staticmethod
             def addresses():
@@ -134,7 +132,7 @@ def main():
             keeps leader hints learned from not_leader errors."""
 
             def locate(self, key):
-                r = stub.GetRegion(pd.GetRegionRequest(header=header, region_key=key))
+                r = pd_client.GetRegion(pd.GetRegionRequest(header=header, region_key=key))
                 with self.lock:
                     cached = self.cache.get(r.region.id)
                 if cached and cached[0].region_epoch == r.region.region_epoch:

@@ -38,6 +38,10 @@ final class RaftPoller: @unchecked Sendable {
     private var readSequence: UInt64 = 0
     private let thread = DedicatedThread()
     private var feedback: TransportFeedback!
+    /// Which idle peers sleep, and the liveness of other stores that wakes them.
+    private let hibernation: Hibernation
+    /// Vote requests for regions a split here has not created yet (replayed when it has).
+    private var pendingVotes = PendingVotes()
     /// Published for store heartbeats (read from other threads).
     let stats = Stats()
 
@@ -64,6 +68,7 @@ final class RaftPoller: @unchecked Sendable {
         self.regionHeartbeat = regionHeartbeat
         self.regionSize = regionSize
         self.askSplit = askSplit
+        hibernation = Hibernation(config: config)
         let inbox = self.inbox
         applier = ApplyWorker(kvEngine: kvEngine, storeID: storeID, logger: logger) { results in
             inbox.push(.applied(results))
@@ -150,6 +155,8 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     private func onRaftMessage(_ message: RaftServerpb.RaftMessage) {
+        if let fromStore = message.fromPeer?.storeId, fromStore != 0 { hibernation.heard(from: fromStore, at: tickCount) }
+        if message.regionId == 0 { return }  // a store ping: liveness only
         if message.isTombstone {
             onTombstone(message)
             return
@@ -188,6 +195,10 @@ final class RaftPoller: @unchecked Sendable {
         } catch {
             logger.trace("step failed", metadata: ["region": "\(peer.regionID)", "error": "\(error)"])
         }
+        // Only a sleeping peer is woken: an awake leader's idle count must survive the
+        // heartbeat responses it gets while it decides to sleep.
+        if peer.hibernating && hibernation.mustWake(peer, after: raftMessage) { hibernation.wake(peer) }
+        if let from = message.fromPeer, from.id == peer.leaderID { peer.ticksSinceLeaderMessage = 0 }
         dirty.insert(peer.regionID)
     }
 
@@ -232,6 +243,10 @@ final class RaftPoller: @unchecked Sendable {
             if let overlapped = overlapsLocalRegion(start: message.startKey, end: message.endKey, excluding: message.regionId) {
                 // Typically the new region of a split this store has not applied yet: the
                 // peer is created by the split itself (TinyKV/TiKV drop such messages too).
+                // A vote request is kept for that peer, though: the split's leader campaigns
+                // as soon as it applied the split, before the followers did, and without the
+                // replay the new region would wait a whole election timeout for a leader.
+                if type == .msgRequestVote || type == .msgRequestPreVote { pendingVotes.keep(message) }
                 logger.debug("message overlaps a local region; dropped", metadata: ["region": "\(message.regionId)", "local": "\(overlapped.id)"])
                 return false
             }
@@ -267,6 +282,7 @@ final class RaftPoller: @unchecked Sendable {
         case .failure(let error): return callback(error.error)
         case .success(let found): peer = found
         }
+        hibernation.wake(peer)
         let admin = command.adminRequest != nil
         if let error = RegionErrors.checkEpoch(header.regionEpoch, region: peer.region, admin: admin) {
             return callback(epochNotMatch(error, peer))
@@ -299,6 +315,7 @@ final class RaftPoller: @unchecked Sendable {
         if let error = RegionErrors.checkEpoch(context.regionEpoch, region: peer.region, admin: false) {
             return callback(.failure(RegionError(epochNotMatch(error, peer))))
         }
+        hibernation.wake(peer)
         peer.readsToSend.append(callback)
     }
 
@@ -361,20 +378,36 @@ final class RaftPoller: @unchecked Sendable {
 
     /// Removes a peer from this store: its log goes now, its data through the apply worker,
     /// and a tombstone `RegionLocalState` stays so late messages don't resurrect it.
+    ///
+    /// Both writes finish before this returns: a message for a new peer of the region (the
+    /// store re-added) may arrive in the very next round, and the new peer must start from
+    /// empty storage, not from the old log cleared later or the old apply state the apply
+    /// worker has not deleted yet (it would start with applied > committed).
     private func destroy(_ peer: Peer) {
         logger.info("destroying peer", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)"])
         peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true)
-        peer.storage.clear(into: &pendingRaftBatch)
+        var batch = pendingRaftBatch
+        pendingRaftBatch = WriteBatch()
+        peer.storage.clear(into: &batch)
         peers[peer.regionID] = nil
         dirty.remove(peer.regionID)
         stats.regionCount = peers.count
-        if peer.storage.isInitialized {
-            applier.inbox.push(.destroy(region: peer.region, done: Completion()))
+        do {
+            try raftEngine.write(batch, sync: true)
+            if peer.storage.isInitialized {
+                let done = Completion()
+                applier.inbox.push(.destroy(region: peer.region, done: done))
+                try done.wait()
+            }
+        } catch {
+            // Half-destroyed state must not be served or recreated from: stop, as for other engine failures.
+            fatalError("raftstore: cannot destroy the peer of region \(peer.regionID): \(error)")
         }
     }
 
     private func onSchedulerCommand(_ command: Schedulerpb.RegionHeartbeatResponse) {
         guard let peer = peers[command.regionId], peer.isLeader else { return }
+        if command.changePeer != nil || command.transferLeader != nil { hibernation.wake(peer) }
         if let change = command.changePeer, let target = change.peer {
             let exists = peer.region.peers.contains { $0.id == target.id }
             if (change.changeType == .addNode && exists) || (change.changeType == .removeNode && !exists) { return }
@@ -416,8 +449,10 @@ final class RaftPoller: @unchecked Sendable {
         // Reads that Raft dropped (no leader, leadership lost) are failed so clients retry.
         let readTimeout = UInt64(config.electionTicks * 2)
         for peer in peers.values {
-            peer.raw.tick()
-            dirty.insert(peer.regionID)
+            if hibernation.shouldTick(peer, leaderStore: peer.leaderPeer?.storeId, tick: tickCount) {
+                peer.raw.tick()
+                dirty.insert(peer.regionID)
+            }
             if let first = peer.pendingReads.first, first.index == nil, tickCount - first.tick > readTimeout {
                 peer.failPending(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer), includingProposals: false)
             }
@@ -438,6 +473,19 @@ final class RaftPoller: @unchecked Sendable {
                 sendRegionHeartbeat(peer)
             }
         }
+        sendStorePings()
+    }
+
+    /// One ping per tick to every store this one shares a region with, so followers of sleeping
+    /// regions there can tell "leader asleep" from "leader's store down" (see ``Hibernation``).
+    private func sendStorePings() {
+        guard hibernation.enabled else { return }
+        var stores = Set<UInt64>()
+        for peer in peers.values {
+            for member in peer.region.peers where member.storeId != storeID { stores.insert(member.storeId) }
+        }
+        guard !stores.isEmpty else { return }
+        transport.send(stores.sorted().map { Hibernation.ping(from: storeID, to: $0) }, feedback: feedback)
     }
 
     /// Proposes `CompactLog` up to the applied index once enough applied entries piled up
@@ -516,6 +564,7 @@ final class RaftPoller: @unchecked Sendable {
             stats.regionCount = peers.count
             if parent.isLeader { peer.raw.campaign() }
             dirty.insert(split.new.id)
+            for vote in pendingVotes.take(split.new.id) { onRaftMessage(vote) }
         } catch {
             logger.error("cannot create the peer of a split region", metadata: ["region": "\(split.new.id)", "error": "\(error)"])
         }

@@ -108,6 +108,8 @@ final class SimNetwork: Sendable {
         var dropRate = 0.0
         var random = SplitMix(seed: 1)
         var delivered = 0
+        /// Delivered messages of regions (store pings, region 0, not counted).
+        var regionMessages = 0
     }
     let state = Mutex(State())
 
@@ -138,6 +140,7 @@ final class SimNetwork: Sendable {
             if !s.groups.isEmpty, s.groups[from, default: -1] != s.groups[to, default: -2] { return nil }
             if s.dropRate > 0, Double.random(in: 0..<1, using: &s.random) < s.dropRate { return nil }
             s.delivered += 1
+            if message.regionId != 0 { s.regionMessages += 1 }
             return s.nodes[to]
         }
     }

@@ -59,6 +59,31 @@ final class SplitTests: XCTestCase {
         return result
     }
 
+    /// The new region of a split elects its leader at once, not after an election timeout:
+    /// the leader's store campaigns as soon as it applied the split, before the followers
+    /// did, so the followers keep the vote request and replay it to the peer the split creates.
+    func testNewRegionElectsWithoutWaitingForAnElectionTimeout() async throws {
+        cluster = try TestCluster(name: "split-vote")
+        cluster.config.baseTickInterval = .milliseconds(100)
+        cluster.config.electionTicks = 40  // 4-8 s: far longer than the test allows
+        for _ in 0..<3 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(30)) {
+            await cluster.leader()?.1.region.peers.count == 3
+        }
+        for round in 0..<3 {
+            let at = key(10 * (round + 1))
+            try await cluster.put(at, "before")
+            try await cluster.split(at: at)
+            let started = ContinuousClock.now
+            try await cluster.waitUntil("the new region has a leader", timeout: .seconds(3)) {
+                guard let (_, status) = await cluster.leader(forKey: Array(at.utf8)) else { return false }
+                return status.region.startKey == Array(at.utf8)
+            }
+            try await cluster.put(at, "after", timeout: .seconds(3))
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(3), "round \(round)")
+        }
+    }
+
     /// A manual split of a 3-replica region: both halves serve reads and writes, every store
     /// runs both regions, the versions are bumped and the scheduler knows both.
     func testManualSplitOnEveryStoreAndBothHalvesServe() async throws {
