@@ -318,3 +318,43 @@ def test_killing_the_busiest_leader_store_during_splits_loses_no_acknowledged_wr
             assert router.get(key) == value, key
     finally:
         cluster.stop_all()
+
+
+def metric_value(cluster, index, name):
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{cluster.status_ports[index]}/metrics", timeout=5).read().decode()
+    except OSError:
+        return None
+    m = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_sleeping_regions_elect_new_leaders_when_the_leader_store_is_killed(workdir):
+    """Idle regions hibernate (no ticks, no heartbeats); killing the store that leads most of them
+    still gets every region a new leader: followers wake when that store's pings stop."""
+    cluster = BalanceCluster(workdir)
+    try:
+        for index in range(3):
+            cluster.start_store(index)
+        cluster.wait_replicas(3)
+        router = Router(cluster)
+        acked = {}
+        write_keys(router, [f"key{i:06}".encode() for i in range(512)], acked)
+        regions = settle_splits(cluster, 8)
+        # Idle: every store has sleeping peers (a leader sleeps after an election timeout of idle ticks).
+        wait_for(lambda: all((metric_value(cluster, i, "tinykv_raftstore_hibernated_peers") or 0) >= len(regions) // 2
+                             for i in range(3)), 30,
+                 lambda: f"hibernated peers: {[metric_value(cluster, i, 'tinykv_raftstore_hibernated_peers') for i in range(3)]}")
+        _, _, leaders = cluster.layout()
+        busiest = max(leaders, key=leaders.get)
+        victim = next(i for i in cluster.ports if cluster.store_id(i) == busiest)
+        cluster.kill_store(victim)
+        killed = time.time()
+        for key, value in acked.items():
+            assert router.get(key, timeout=60) == value, key
+        for key in list(acked)[::16]:
+            router.put(key, b"after", timeout=60)
+        print(f"BALANCE sleeping regions of the killed store ({leaders[busiest]} leaders) all served again "
+              f"{time.time() - killed:.1f}s after the kill")
+    finally:
+        cluster.stop_all()

@@ -7,11 +7,12 @@
    (split check -> AskSplit -> Split admin command through Raft).
 2. Restarts the stores with the default tick settings (`raft-base-tick-interval` 1s, heartbeats
    every 2 ticks, elections after 10) and normal region sizes, waits until every region has a
-   leader again and leaders are balanced, then lets the cluster idle.
+   leader again and leaders are balanced, then lets the cluster idle; once with
+   `hibernate-regions = false` and once with the default `true` (`--mode` picks one).
 3. Measures each store's CPU (utime + stime from /proc/PID/stat) over the measurement window
    and its RSS (VmRSS), and prints one line per store plus a markdown row for docs/benchmarks.md.
 
-Usage: tools/idle-regions.sh [--regions 10000] [--measure 60] [--bin .build/release] [--port-base 27000]
+Usage: tools/idle-regions.sh [--regions 10000] [--measure 60] [--mode both|on|off] [--bin .build/release] [--port-base 27000]
 """
 import argparse
 import os
@@ -58,6 +59,8 @@ def main():
     parser.add_argument("--bin", default=os.environ["TINYKV_BIN"])
     parser.add_argument("--port-base", type=int, default=27000)
     parser.add_argument("--workdir", default=None, help="keep data here (default: a temp dir, removed)")
+    parser.add_argument("--mode", choices=["both", "on", "off"], default="both",
+                        help="measure with hibernate-regions off, on, or both (off first)")
     args = parser.parse_args()
     os.environ["TINYKV_BIN"] = str(pathlib.Path(args.bin).resolve())
 
@@ -144,54 +147,37 @@ def main():
         router = FastRouter(Shim)
         started = time.time()
         value = b"x" * 700
-        written = 0
         rng = random.Random(7)
-        while True:
-            count, leaders, full = layout()
-            print(f"[{time.time() - started:6.0f}s] {count} regions ({full} with 3 replicas), {written} keys written, "
-                  f"leaders {leaders}", flush=True)
-            if count >= args.regions:
-                break
-            # Enough keys for the missing regions (about 1.4 keys per region), in random order across the key space.
-            batch = max(200, int((args.regions - count) * 1.5))
-            keys = [b"idle%010d" % rng.randrange(10 ** 10) for _ in range(batch)]
-            errors = []
+        # Regions end up with 1-2 keys of ~0.7 KiB (a region over 2 KiB splits after its first
+        # 1 KiB), so 1.5 keys per region; written in random order so all regions split in parallel.
+        keys = [b"idle%010d" % rng.randrange(10 ** 10) for _ in range(int(args.regions * 1.5))]
+        errors = []
+        progress = {"written": 0}
 
-            def worker(part):
-                try:
-                    for key in part:
-                        router.put(key, value, timeout=120)
-                except Exception as error:  # noqa: BLE001
-                    errors.append(error)
-            threads = [threading.Thread(target=worker, args=(keys[i::16],)) for i in range(16)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+        def worker(part):
+            try:
+                for key in part:
+                    router.put(key, value, timeout=120)
+                    progress["written"] += 1
+            except Exception as error:  # noqa: BLE001
+                errors.append(error)
+        threads = [threading.Thread(target=worker, args=(keys[i::16],), daemon=True) for i in range(16)]
+        for t in threads:
+            t.start()
+        last_count, stable_since = -1, time.time()
+        while True:
+            time.sleep(10)
             if errors:
                 raise errors[0]
-            written += batch
-            time.sleep(3)
-        created = time.time() - started
-
-        # Restart with the default tick and normal region sizes; wait for leaders everywhere.
-        for i in list(procs):
-            procs.pop(i).stop()
-        for i in range(3):
-            start_store(i, "idle.toml")
-        restarted = time.time()
-        while True:
             count, leaders, full = layout()
-            total = sum(leaders.values())
-            print(f"[restart +{time.time() - restarted:4.0f}s] {count} regions, leaders {leaders}", flush=True)
-            balanced = total == count and leaders and max(leaders.values()) - min(leaders.values()) <= max(2, count // 50)
-            if balanced and len(leaders) == 3:
+            print(f"[{time.time() - started:6.0f}s] {count} regions ({full} with 3 replicas), "
+                  f"{progress['written']} keys written, leaders {leaders}", flush=True)
+            if count != last_count:
+                last_count, stable_since = count, time.time()
+            writing = any(t.is_alive() for t in threads)
+            if not writing and (count >= args.regions or time.time() - stable_since > 60):
                 break
-            if time.time() - restarted > 1800:
-                raise TimeoutError("leaders did not settle in 30 minutes")
-            time.sleep(5)
-        print(f"settled {time.time() - restarted:.0f}s after the restart; idling {args.settle:.0f}s", flush=True)
-        time.sleep(args.settle)
+        created = time.time() - started
 
         hz = os.sysconf("SC_CLK_TCK")
 
@@ -205,27 +191,56 @@ def main():
                     return int(line.split()[1]) * 1024
             return 0
 
-        pids = {i: procs[i].proc.pid for i in procs}
-        pids["scheduler"] = pd_proc.proc.pid
-        before = {i: cpu(pid) for i, pid in pids.items()}
-        t0 = time.time()
-        time.sleep(args.measure)
-        elapsed = time.time() - t0
-        after = {i: cpu(pid) for i, pid in pids.items()}
-        count, leaders, _ = layout()
-        print(f"\n{count} regions (created in {created:.0f}s), leaders per store {leaders}; measured over {elapsed:.0f}s:")
-        rows = []
-        for i, pid in pids.items():
-            share = (after[i] - before[i]) / elapsed * 100
-            mem = rss(pid) / (1 << 20)
-            name = f"store {i}" if i != "scheduler" else "scheduler"
-            print(f"  {name:10} pid {pid}: CPU {share:5.1f}% of a core, RSS {mem:7.1f} MiB")
-            rows.append((name, share, mem))
-        stores = [r for r in rows if r[0] != "scheduler"]
-        print("\nmarkdown row (docs/benchmarks.md):")
-        print(f"| {time.strftime('%Y-%m-%d')} | {count} | {args.measure:.0f} s | "
-              + " / ".join(f"{s:.1f}%" for _, s, _ in stores) + " | "
-              + " / ".join(f"{m:.0f} MiB" for _, _, m in stores) + f" | {rows[-1][1]:.1f}% / {rows[-1][2]:.0f} MiB |")
+        def measure(hibernate):
+            """Restarts the stores with the default ticks (and hibernation on or off), waits for leaders, measures."""
+            for i in list(procs):
+                procs.pop(i).stop()
+            (workdir / "idle.toml").write_text(IDLE_CONFIG + f"hibernate-regions = {'true' if hibernate else 'false'}\n")
+            for i in range(3):
+                start_store(i, "idle.toml")
+            restarted = time.time()
+            while True:
+                count, leaders, _ = layout()
+                total = sum(leaders.values())
+                print(f"[restart +{time.time() - restarted:4.0f}s] {count} regions, leaders {leaders}", flush=True)
+                balanced = total == count and leaders and max(leaders.values()) - min(leaders.values()) <= max(2, count // 50)
+                if balanced and len(leaders) == 3:
+                    break
+                if time.time() - restarted > 1800:
+                    raise TimeoutError("leaders did not settle in 30 minutes")
+                time.sleep(5)
+            print(f"settled {time.time() - restarted:.0f}s after the restart; idling {args.settle:.0f}s", flush=True)
+            time.sleep(args.settle)
+            pids = {i: procs[i].proc.pid for i in procs}
+            pids["scheduler"] = pd_proc.proc.pid
+            before = {i: cpu(pid) for i, pid in pids.items()}
+            t0 = time.time()
+            time.sleep(args.measure)
+            elapsed = time.time() - t0
+            after = {i: cpu(pid) for i, pid in pids.items()}
+            count, leaders, _ = layout()
+            mode = "hibernate-regions = " + ("true" if hibernate else "false")
+            print(f"\n{count} regions (created in {created:.0f}s), {mode}, leaders per store {leaders}; measured over {elapsed:.0f}s:")
+            rows = []
+            for i, pid in pids.items():
+                share = (after[i] - before[i]) / elapsed * 100
+                mem = rss(pid) / (1 << 20)
+                name = f"store {i}" if i != "scheduler" else "scheduler"
+                print(f"  {name:10} pid {pid}: CPU {share:5.1f}% of a core, RSS {mem:7.1f} MiB")
+                rows.append((name, share, mem))
+            stores = [r for r in rows if r[0] != "scheduler"]
+            return (f"| {time.strftime('%Y-%m-%d')} | {count} | {'on' if hibernate else 'off'} | {args.measure:.0f} s | "
+                    + " / ".join(f"{s:.1f}%" for _, s, _ in stores) + " | "
+                    + " / ".join(f"{m:.0f} MiB" for _, _, m in stores) + f" | {rows[-1][1]:.1f}% / {rows[-1][2]:.0f} MiB |")
+
+        markdown = []
+        if args.mode in ("both", "off"):
+            markdown.append(measure(False))
+        if args.mode in ("both", "on"):
+            markdown.append(measure(True))
+        print("\nmarkdown rows (docs/benchmarks.md):")
+        for row in markdown:
+            print(row)
     finally:
         for i in list(procs):
             procs.pop(i).stop()

@@ -474,6 +474,7 @@ final class RaftPoller: @unchecked Sendable {
             }
         }
         sendStorePings()
+        if hibernation.enabled { RaftStoreMetrics.hibernatedPeers.record(peers.values.reduce(0) { $0 + ($1.hibernating ? 1 : 0) }) }
     }
 
     /// One ping per tick to every store this one shares a region with, so followers of sleeping

@@ -18,6 +18,8 @@ enum RaftStoreMetrics {
     static let readIndexRequests = Counter(label: "tinykv_raftstore_read_index_total")
     /// Snapshots applied on this store.
     static let snapshotsApplied = Counter(label: "tinykv_raftstore_snapshots_applied_total")
+    /// Peers of this store asleep (hibernating: not ticking), as of the last tick.
+    static let hibernatedPeers = Gauge(label: "tinykv_raftstore_hibernated_peers")
 }
 
 extension Timer {
