@@ -571,9 +571,12 @@ final class RaftPoller: @unchecked Sendable {
         }
     }
 
+    /// The size hint that makes the next split-check tick look at a region again.
+    private var splitRetryHint: UInt64 { max(1, config.regionSplitSize / 16) }
+
     /// Starts a background size check of a leader's region if enough was written since the last one.
     private func maybeCheckSplit(_ peer: Peer) {
-        let threshold = max(1, config.regionSplitSize / 16)
+        let threshold = splitRetryHint
         guard !peer.splitInFlight, peer.sizeDiffHint >= threshold, peer.storage.isInitialized else { return }
         peer.splitInFlight = true
         peer.sizeDiffHint = 0
@@ -596,13 +599,22 @@ final class RaftPoller: @unchecked Sendable {
         peer.approximateSize = size
         guard let splitKey, peer.isLeader, peer.region.regionEpoch?.version == version else {
             peer.splitInFlight = false
+            // The region changed while it was scanned: look again at the next split-check tick.
+            if splitKey != nil { peer.sizeDiffHint = max(peer.sizeDiffHint, splitRetryHint) }
             return
         }
         logger.info("region too large; splitting", metadata: ["region": "\(regionID)", "size": "\(size)"])
-        let inbox = inbox
+        let inbox = inbox, retryHint = splitRetryHint
         startSplit(peer, key: splitKey) { error in
             if let error { Self.logSplitFailure(regionID, error) }
-            inbox.push(.inspect { poller in poller.peers[regionID]?.splitInFlight = false })
+            inbox.push(.inspect { poller in
+                guard let peer = poller.peers[regionID] else { return }
+                peer.splitInFlight = false
+                // A failed split (AskSplit before the scheduler knew the region, an epoch race,
+                // leadership lost) is retried at the next split-check tick: without new writes
+                // nothing else would check the region again and it would stay too large.
+                if error != nil { peer.sizeDiffHint = max(peer.sizeDiffHint, retryHint) }
+            })
         }
     }
 

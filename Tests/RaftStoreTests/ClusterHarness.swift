@@ -176,6 +176,8 @@ final class TestCluster: @unchecked Sendable {
     private(set) var addresses: [UInt64: String] = [:]
     private(set) var order: [UInt64] = []
     private var schedulerTask: Task<Void, Never>?
+    /// Each store's own scheduler client (to make the scheduler unreachable for one store).
+    private(set) var schedulerClients: [UInt64: InProcessScheduler] = [:]
     let logger: Logger
 
     init(name: String, replicaChecker: Bool = true, balance: Bool = false) throws {
@@ -206,8 +208,10 @@ final class TestCluster: @unchecked Sendable {
     @discardableResult
     func addStore() async throws -> RaftStoreNode {
         let path = directory + "/store-\(order.count + 1)"
+        let client = InProcessScheduler(server: scheduler.server)
         let node = try await RaftStoreNode.start(config: config, dataPath: path, storeAddress: "sim-\(order.count + 1)",
-                                                 scheduler: InProcessScheduler(server: scheduler.server), transport: network.transport(), logger: logger)
+                                                 scheduler: client, transport: network.transport(), logger: logger)
+        schedulerClients[node.storeID] = client
         paths[node.storeID] = path
         addresses[node.storeID] = "sim-\(order.count + 1)"
         order.append(node.storeID)
@@ -238,8 +242,10 @@ final class TestCluster: @unchecked Sendable {
     }
 
     func restart(_ storeID: UInt64) async throws {
+        let client = InProcessScheduler(server: scheduler.server)
         let node = try await RaftStoreNode.start(config: config, dataPath: paths[storeID]!, storeAddress: addresses[storeID]!,
-                                                 scheduler: InProcessScheduler(server: scheduler.server), transport: network.transport(), logger: logger)
+                                                 scheduler: client, transport: network.transport(), logger: logger)
+        schedulerClients[storeID] = client
         XCTAssertEqual(node.storeID, storeID)
         network.state.withLock { $0.nodes[storeID] = node }
     }

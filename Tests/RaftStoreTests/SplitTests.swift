@@ -59,6 +59,28 @@ final class SplitTests: XCTestCase {
         return result
     }
 
+    /// A split that fails (here AskSplit: the scheduler is unreachable) is tried again at the
+    /// next split-check tick even if nothing more is written (it used to wait for new writes).
+    func testFailedSplitIsRetriedWithoutNewWrites() async throws {
+        cluster = try TestCluster(name: "split-retry")
+        cluster.config.regionMaxSize = 1_024
+        cluster.config.regionSplitSize = 512
+        cluster.config.splitCheckTickInterval = .milliseconds(100)
+        for _ in 0..<3 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(30)) {
+            await cluster.leader()?.1.region.peers.count == 3
+        }
+        for client in cluster.schedulerClients.values { client.reachable.withLock { $0 = false } }
+        for i in 0..<20 { try await cluster.put(key(i), String(repeating: "v", count: 200)) }
+        try await Task.sleep(for: .milliseconds(500))  // several split checks, all failing
+        let stuck = await cluster.leader()!.1.region
+        XCTAssertTrue(stuck.startKey.isEmpty && stuck.endKey.isEmpty, "no split while AskSplit fails")
+        for client in cluster.schedulerClients.values { client.reachable.withLock { $0 = true } }
+        try await cluster.waitUntil("splits resume without new writes", timeout: .seconds(10)) {
+            await cluster.schedulerRegions().count >= 4
+        }
+    }
+
     /// The new region of a split elects its leader at once, not after an election timeout:
     /// the leader's store campaigns as soon as it applied the split, before the followers
     /// did, so the followers keep the vote request and replay it to the peer the split creates.
