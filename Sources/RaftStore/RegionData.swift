@@ -124,10 +124,38 @@ enum RegionData {
         return total
     }
 
+    /// The region's full size and the user key near its middle, by the bytes of its largest
+    /// column family (TiKV's "half" split, approximated the same way): two streaming passes,
+    /// nothing kept per key. Nil when no key past the start qualifies (e.g. a single key).
+    static func middleKey(_ region: Metapb.Region, in reader: any KVReader,
+                          splitSize: UInt64) throws -> (size: UInt64, key: [UInt8])? {
+        var perFamily: [ColumnFamily: UInt64] = [:]
+        try forEach(region, in: reader) { cf, key, value in perFamily[cf, default: 0] += UInt64(key.count + value.count) }
+        let total = perFamily.values.reduce(0, +)
+        guard let (family, familySize) = perFamily.max(by: { $0.value < $1.value }) else { return nil }
+        let half = max(familySize / 2, min(splitSize, familySize))
+        var accumulated: UInt64 = 0
+        var found: [UInt8]?
+        struct Found: Error {}
+        do {
+            try forEach(region, in: reader) { cf, key, value in
+                guard cf == family else { return }
+                let user = userKey(cf, key)
+                if accumulated >= half, user != region.startKey, RegionRange.contains(region, user) {
+                    found = user
+                    throw Found()
+                }
+                accumulated += UInt64(key.count + value.count)
+            }
+        } catch is Found {}
+        return found.map { (total, $0) }
+    }
+
     /// Scans the region: its total size (keys + values) and, once it exceeds `maxSize`, the
     /// user key where the first `splitSize` bytes end (all versions of a user key stay on one
     /// side; the key is strictly after the region's start). Scanning stops early at
-    /// `maxSize * 2` bytes. Returns a nil key when the region is small enough or has a single key.
+    /// `maxSize * 2` bytes; a region that large is split near its middle instead
+    /// (``middleKey``). Returns a nil key when the region is small enough or has a single key.
     static func splitCheck(_ region: Metapb.Region, in reader: any KVReader, maxSize: UInt64,
                            splitSize: UInt64) throws -> (size: UInt64, splitKey: [UInt8]?) {
         var entries: [(key: [UInt8], size: UInt64)] = []
@@ -143,6 +171,12 @@ enum RegionData {
             }
         } catch is Enough {}
         guard total > maxSize else { return (total, nil) }
+        if total >= limit, let (size, middle) = try middleKey(region, in: reader, splitSize: splitSize) {
+            // At least twice the maximum: halve it. Peeling `splitSize` off the start would take
+            // one split per check for every piece (a bulk load or a lowered region size would
+            // leave huge regions shrinking by one piece a tick); halving takes log2 rounds.
+            return (size, middle)
+        }
         entries.sort { $0.key.lexicographicallyPrecedes($1.key) }
         var accumulated: UInt64 = 0
         var index = 0

@@ -381,4 +381,27 @@ final class RegionDataTests: XCTestCase {
         let (_, none) = try RegionData.splitCheck(region, in: engines.kv, maxSize: 1 << 20, splitSize: 1 << 19)
         XCTAssertNil(none)
     }
+
+    /// A region at least twice the maximum is split near its middle (log2 rounds to shrink a
+    /// huge region); one between the maximum and twice it loses its first `splitSize` bytes.
+    func testSplitCheckHalvesLargeRegionsAndPeelsSmallerOnes() throws {
+        let engines = try Engines()
+        defer { engines.close() }
+        let region = Metapb.Region(id: 1, peers: [Metapb.Peer(id: 1, storeId: 1)])
+        var batch = WriteBatch()
+        for i in 0..<100 { batch.put(.default, Array(String(format: "key%03d", i).utf8), [UInt8](repeating: 1, count: 94)) }
+        try engines.kv.write(batch, sync: false)   // 100 pairs of 100 bytes
+        let (size, middle) = try RegionData.splitCheck(region, in: engines.kv, maxSize: 2_000, splitSize: 1_000)
+        XCTAssertEqual(size, 10_000, "the full size, not the scan limit")
+        XCTAssertEqual(middle.map { String(decoding: $0, as: UTF8.self) }, "key050")
+        let (_, peel) = try RegionData.splitCheck(region, in: engines.kv, maxSize: 6_000, splitSize: 3_000)
+        XCTAssertEqual(peel.map { String(decoding: $0, as: UTF8.self) }, "key030")
+        // A single huge key cannot be split.
+        let lone = try Engines()
+        defer { lone.close() }
+        var one = WriteBatch()
+        one.put(.default, Array("only".utf8), [UInt8](repeating: 1, count: 10_000))
+        try lone.kv.write(one, sync: false)
+        XCTAssertNil(try RegionData.splitCheck(region, in: lone.kv, maxSize: 2_000, splitSize: 1_000).splitKey)
+    }
 }
