@@ -52,7 +52,7 @@ let package = Package(
         ]),
 
         // A routing client: scheduler lookups, store channels, region-error retries (ctl, bench).
-        .target(name: "KVClient", dependencies: ["TinyKVProto", "Transport", "Transaction", "Operability"]),
+        .target(name: "KVClient", dependencies: ["TinyKVProto", "Transport", "Storage", "Transaction", "Operability"]),
 
         // Linearizability checking of client histories (Porcupine-style), for tests and chaos runs.
         .target(name: "Linearizability"),
@@ -81,7 +81,7 @@ let package = Package(
         // Executables.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", "Operability", argumentParser, log]),
         .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", "Operability", metrics, argumentParser, log]),
-        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Linearizability", "KVClient", "Bench", "Transport", "Transaction", "Operability", argumentParser]),
+        .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Storage", "Linearizability", "KVClient", "Bench", "Transport", "Transaction", "Operability", argumentParser]),
         .executableTarget(name: "tinykv-bench", dependencies: ["Bench", argumentParser]),
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
@@ -97,6 +97,6 @@ let package = Package(
         .testTarget(name: "CoprocessorEngineTests", dependencies: ["CoprocessorEngine", "Codec", "Transaction", "Storage", "TinyKVProto"]),
         .testTarget(name: "OperabilityTests", dependencies: ["Operability", "TinyKVProto"]),
         .testTarget(name: "KVClientTests", dependencies: ["KVClient", "TinyKVProto", "Transport"]),
-        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "Raft", "Storage", "TinyKVProto", "SchedulerClient", "Scheduler", "Linearizability", log]),
+        .testTarget(name: "RaftStoreTests", dependencies: ["RaftStore", "Raft", "Storage", "Transaction", "TinyKVProto", "SchedulerClient", "Scheduler", "Linearizability", log]),
     ]
 )

@@ -1,5 +1,7 @@
 """A routing TinyKV client: finds the region of each key through the scheduler (GetRegion),
-caches regions and leaders, and follows region errors like TiKV's client does.
+caches regions and leaders, and follows region errors like TiKV's client does. Raw-API keys
+are looked up as they are, transactional keys by their memcomparable encoding (EncodeBytes),
+which is how the store and TinySQL compare them with region bounds.
 
 Retrying is only safe when the request certainly did not take effect. Writes are retried on
 `not_leader`, `epoch_not_match`, `key_not_in_region`, `region_not_found`, `store_not_match`
@@ -24,6 +26,27 @@ class Ambiguous(Exception):
 
 class Failed(Exception):
     """The request certainly did not take effect (gave up before any attempt could apply)."""
+
+
+def encode_bytes(key):
+    """TiDB's codec.EncodeBytes: how transactional keys are compared with region bounds."""
+    out = bytearray()
+    for i in range(0, len(key) + 1, 8):
+        group = key[i:i + 8]
+        pad = 8 - len(group)
+        out += group + b"\x00" * pad + bytes([0xFF - pad])
+        if pad:
+            break
+    return bytes(out)
+
+
+def routing_key(key, space):
+    """The key compared with region bounds: raw-API keys as they are, transactional ones encoded."""
+    if space == "raw":
+        return key
+    if space == "txn":
+        return encode_bytes(key)
+    raise ValueError(f"unknown key space {space!r}")
 
 
 RETRYABLE_REGION_ERRORS = ("not_leader", "epoch_not_match", "key_not_in_region", "region_not_found", "store_not_match")
@@ -52,6 +75,7 @@ class Router:
         return getattr(self.cluster.pd, method)(request, timeout=self.rpc_timeout)
 
     def locate(self, key):
+        """The region holding the routing key `key` (see routing_key) and its leader."""
         with self.lock:
             i = bisect.bisect_right(self.starts, (key, float("inf"))) - 1
             if i >= 0:
@@ -105,15 +129,17 @@ class Router:
             return self.channels[address]
 
     # -- calls
-    def call(self, method, key, make_request, write, timeout=10.0):
-        """Sends `make_request(ctx)` to the leader of `key`'s region. Returns the response (without a
-        region error). Raises Ambiguous (writes) or Failed (nothing can have been applied)."""
+    def call(self, method, key, make_request, write, timeout=10.0, space="raw"):
+        """Sends `make_request(ctx)` to the leader of `key`'s region (`space`: "raw" routes by the
+        key, "txn" by its EncodeBytes form, as the store compares them). Returns the response
+        (without a region error). Raises Ambiguous (writes) or Failed (nothing can have been applied)."""
         deadline = time.time() + timeout
         rotate = 0
         last = None
+        routing = routing_key(key, space)
         while time.time() < deadline:
             try:
-                region, leader = self.locate(key)
+                region, leader = self.locate(routing)
             except grpc.RpcError as e:   # the scheduler is down or restarting
                 last = e
                 time.sleep(0.1)

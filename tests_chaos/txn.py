@@ -1,4 +1,5 @@
-"""Percolator over the routing client, one key per request (correct whatever the regions are).
+"""Percolator over the routing client, one key per request (correct whatever the regions are),
+routed by the keys' EncodeBytes form (the transactional key space).
 
 The primary is committed first; secondaries are committed only once the primary's commit was
 acknowledged. A failed or ambiguous prewrite aborts (best-effort rollback); an ambiguous
@@ -34,7 +35,7 @@ class Percolator:
 
     def _call(self, method, key, make, write=False, timeout=8.0):
         try:
-            return self.router.call(method, key, make, write, timeout)
+            return self.router.call(method, key, make, write, timeout, space="txn")
         except (Ambiguous, Failed) as e:
             raise Retry(str(e))
 
@@ -68,7 +69,7 @@ class Percolator:
         for k in keys:
             try:
                 self.router.call("KvBatchRollback", k, lambda ctx, k=k: kv.BatchRollbackRequest(
-                    context=ctx, start_version=start_ts, keys=[k]), True, 3.0)
+                    context=ctx, start_version=start_ts, keys=[k]), True, 3.0, space="txn")
             except (Ambiguous, Failed):
                 pass   # readers resolve what is left
 
@@ -81,7 +82,7 @@ class Percolator:
             m = kv.Mutation(op=kv.Put, key=k, value=writes[k])
             try:
                 r = self.router.call("KvPrewrite", k, lambda ctx, m=m: kv.PrewriteRequest(
-                    context=ctx, mutations=[m], primary_lock=primary, start_version=start_ts, lock_ttl=self.lock_ttl), True, 5.0)
+                    context=ctx, mutations=[m], primary_lock=primary, start_version=start_ts, lock_ttl=self.lock_ttl), True, 5.0, space="txn")
             except (Ambiguous, Failed) as e:
                 self.rollback(start_ts, keys)
                 raise Retry(f"prewrite: {e}")
@@ -99,7 +100,7 @@ class Percolator:
         commit_ts = self.ts()
         try:
             c = self.router.call("KvCommit", primary, lambda ctx: kv.CommitRequest(
-                context=ctx, start_version=start_ts, keys=[primary], commit_version=commit_ts), True, 5.0)
+                context=ctx, start_version=start_ts, keys=[primary], commit_version=commit_ts), True, 5.0, space="txn")
         except Failed as e:
             self.rollback(start_ts, keys)
             raise Retry(f"commit primary failed: {e}")
@@ -114,7 +115,7 @@ class Percolator:
         for k in keys[1:]:
             try:
                 self.router.call("KvCommit", k, lambda ctx, k=k: kv.CommitRequest(
-                    context=ctx, start_version=start_ts, keys=[k], commit_version=commit_ts), True, 5.0)
+                    context=ctx, start_version=start_ts, keys=[k], commit_version=commit_ts), True, 5.0, space="txn")
             except (Ambiguous, Failed):
                 pass   # committed anyway (the primary is): readers roll the secondary forward
         return commit_ts

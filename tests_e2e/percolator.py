@@ -2,6 +2,11 @@
 
 Timestamps come from the scheduler's Tso stream; writes are prewritten (primary first key)
 and committed primary-first; reads resolve locks they meet via CheckTxnStatus/ResolveLock.
+
+It talks to one store without a region context (region id 0): a standalone store holds every key,
+and a raft store routes such a request to its local region holding EncodeBytes(key) (one request
+may not span regions). Multi-region clients route by encoded key themselves: see
+test_split.Router(space="txn") and test_txn_split.py.
 """
 import time
 

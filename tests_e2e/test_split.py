@@ -17,6 +17,7 @@ import grpc
 import kvrpcpb_pb2 as kv
 import schedulerpb_pb2 as pd
 
+import tinysql_codec as codec
 from conftest import BIN
 from test_raft_cluster import Cluster
 
@@ -34,8 +35,19 @@ region-split-size = "64KiB"
 """
 
 
+class Regroup(Exception):
+    """A request's keys are no longer in one region (it split): group them again."""
+
+
+def routing_key(key, space):
+    """What region bounds are compared with: raw-API keys as they are, transactional keys as
+    EncodeBytes(key) (TinySQL's pd_codec asks GetRegion with the encoded key)."""
+    return key if space == "raw" else codec.encode_bytes_cmp(key)
+
+
 class Router:
-    """A small routing client: region by key from the scheduler, cached; refreshes on region errors."""
+    """A small routing client: region by key from the scheduler, cached; refreshes on region errors.
+    Keys are in the raw key space unless `space="txn"` (then routed by their EncodeBytes form)."""
 
     def __init__(self, cluster):
         self.cluster = cluster
@@ -43,6 +55,7 @@ class Router:
         self.cache = {}   # region id -> (region, leader)
 
     def locate(self, key):
+        """The region holding the routing key `key`, and its leader."""
         with self.lock:
             for region, leader in self.cache.values():
                 if region.start_key <= key and (not region.end_key or key < region.end_key):
@@ -57,11 +70,14 @@ class Router:
         with self.lock:
             self.cache.pop(region_id, None)
 
-    def call(self, method, key, make_request, timeout=30.0):
+    def call(self, method, key, make_request, timeout=30.0, space="raw", regroup=False):
+        """Sends make_request(ctx) to the leader of the region of `key` (in `space`), retrying region
+        errors. With `regroup`, a split region raises Regroup instead (the caller regroups its keys)."""
         deadline = time.time() + timeout
         last = None
+        routing = routing_key(key, space)
         while time.time() < deadline:
-            region, leader = self.locate(key)
+            region, leader = self.locate(routing)
             if not region.id:
                 time.sleep(0.05)
                 continue
@@ -91,14 +107,37 @@ class Router:
                     if error.HasField("epoch_not_match") or error.HasField("key_not_in_region") \
                             or error.HasField("region_not_found"):
                         self.invalidate(region.id)
+                        if regroup and not error.HasField("region_not_found"):
+                            raise Regroup()
                         break
                     continue
-                if getattr(response, "error", ""):
-                    raise AssertionError(f"{method} failed: {response.error}")
+                failure = getattr(response, "error", "")
+                if isinstance(failure, str) and failure:   # the raw API's error string
+                    raise AssertionError(f"{method} failed: {failure}")
                 return response
             self.invalidate(region.id)
             time.sleep(0.05)
         raise TimeoutError(f"{method} did not succeed within {timeout}s; last error: {last}")
+
+    def call_grouped(self, method, keys, make_request, space="txn", timeout=30.0):
+        """Sends one make_request(ctx, keys_of_region) per region holding some of `keys`; regroups
+        the keys of a region that split meanwhile. Returns the responses."""
+        pending, responses = list(keys), []
+        deadline = time.time() + timeout
+        while pending:
+            assert time.time() < deadline, f"{method} did not succeed within {timeout}s"
+            groups = {}
+            for key in pending:
+                region, _ = self.locate(routing_key(key, space))
+                groups.setdefault(region.id, []).append(key)
+            pending = []
+            for group in groups.values():
+                try:
+                    responses.append(self.call(method, group[0], lambda ctx, g=group: make_request(ctx, g),
+                                               timeout=max(1.0, deadline - time.time()), space=space, regroup=True))
+                except Regroup:
+                    pending += group
+        return responses
 
     def put(self, key, value, timeout=30.0):
         self.call("RawPut", key, lambda ctx: kv.RawPutRequest(context=ctx, key=key, value=value, cf="default"), timeout)

@@ -100,6 +100,27 @@ def encode_bytes_cmp(data):
     return bytes(out)
 
 
+def decode_bytes(b):
+    """codec.DecodeBytes as TinySQL's pd_codec calls it on region boundaries: the key encoded at the
+    start of `b` and the bytes after it; ValueError when `b` does not start with an encoded key
+    (a truncated group, a marker below 0xFF - 8, non-zero padding)."""
+    out = bytearray()
+    pos = 0
+    while True:
+        if len(b) - pos < 9:
+            raise ValueError(f"insufficient bytes to decode {b!r}")
+        group, marker = b[pos:pos + 8], b[pos + 8]
+        pos += 9
+        pad = 0xFF - marker
+        if pad > 8:
+            raise ValueError(f"invalid marker byte in {b!r}")
+        out += group[:8 - pad]
+        if pad:
+            if any(group[8 - pad:]):
+                raise ValueError(f"invalid padding byte in {b!r}")
+            return bytes(out), b[pos:]
+
+
 def decode_bytes_cmp(b, pos):
     out = bytearray()
     while True:

@@ -41,7 +41,7 @@ KVLOAD="$WORK/kvload/kvload"
 
 row() { # system tool line
   local system=$1 tool=$2 line=$3
-  python3 - "$system" "$tool" "$line" >> "$OUT" <<'PY'
+  python3 - "$system" "$tool" "$line" "$WORK/rows.tsv" >> "$OUT" <<'PY'
 import re, sys
 system, tool, line = sys.argv[1:4]
 workload = line.split()[0]
@@ -51,6 +51,8 @@ p99 = re.search(r"p99(?:_ms)?=([\d.]+)", line).group(1)
 p999 = re.search(r"p(?:999_ms|99\.9)=([\d.]+)", line).group(1)
 conc = re.search(r"conc=\s*(\d+)", line).group(1)
 print(f"| {system} | {tool} | {workload} | {conc} | {float(ops):.0f} | {p50} | {p99} | {p999} |")
+with open(sys.argv[4], "a") as raw:
+    raw.write(f"{system}\t{workload}\t{conc}\t{ops}\t{p50}\t{p99}\n")
 PY
   echo "$system $tool: $line"
 }
@@ -87,10 +89,11 @@ fi
 row TinyKV kvload "$("$KVLOAD" --workload raw-put --scheduler 127.0.0.1:2379 --concurrency "$CONC" --seconds "$RUN")"
 row TinyKV kvload "$("$KVLOAD" --workload raw-get --scheduler 127.0.0.1:2379 --concurrency "$CONC" --seconds "$RUN" --prefill)"
 row TinyKV kvload "$("$KVLOAD" --workload raw-put --scheduler 127.0.0.1:2379 --concurrency 1 --seconds "$RUN")"
+row TinyKV kvload "$("$KVLOAD" --workload txn-put --scheduler 127.0.0.1:2379 --concurrency "$CONC" --seconds "$RUN")"
 row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload raw-mixed --concurrency "$CONC" --duration "$RUN")"
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload txn --concurrency 32 --keys 100000 --duration "$RUN")"
+row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload txn --txn-keys 2 --concurrency "$CONC" --keys 100000 --duration "$RUN")"
 row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload tso --concurrency 1 --duration "$RUN")"
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload tso --concurrency 8 --duration "$RUN")"
+row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload tso --concurrency "$CONC" --duration "$RUN")"
 row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload tso --concurrency 8 --tso-count 1000 --duration "$RUN")"
 cleanup
 pids=()
@@ -110,5 +113,39 @@ if [ "${SKIP_ETCD:-0}" != 1 ] && command -v etcd >/dev/null; then
   row etcd kvload "$("$KVLOAD" --workload etcd-get --target 127.0.0.1:12379 --concurrency "$CONC" --seconds "$RUN" --prefill)"
   row etcd kvload "$("$KVLOAD" --workload etcd-put --target 127.0.0.1:12379 --concurrency 1 --seconds "$RUN")"
 fi
+# --- The issue's targets, ours against etcd's figures of this same run.
+python3 - "$WORK/rows.tsv" "$CONC" >> "$OUT" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    system, workload, conc, ops, p50, p99 = line.rstrip("\n").split("\t")
+    rows[(system, workload, conc)] = (float(ops), float(p50), float(p99))
+conc = sys.argv[2]
+def get(system, workload, c=conc): return rows.get((system, workload, c))
+print("\n## Targets\n")
+print("| target | TinyKV | etcd | ratio | met |")
+print("|---|---|---|---|---|")
+def fmt(r): return f"{r[0]:.0f} ops/s, p50 {r[1]} ms, p99 {r[2]} ms" if r else "n/a"
+def line(name, ours, theirs, ratio, met):
+    print(f"| {name} | {fmt(ours)} | {fmt(theirs)} | {ratio} | {met} |")
+put, eput = get("TinyKV", "raw-put"), get("etcd", "etcd-put")
+if put and eput:
+    line("raw put >= 1.0x etcd put, p99 <= etcd's", put, eput, f"{put[0]/eput[0]:.2f}x", "yes" if put[0] >= eput[0] and put[2] <= eput[2] else "no")
+get_, eget = get("TinyKV", "raw-get"), get("etcd", "etcd-get")
+if get_ and eget:
+    line("linearizable get >= 1.5x etcd get", get_, eget, f"{get_[0]/eget[0]:.2f}x", "yes" if get_[0] >= 1.5 * eget[0] else "no")
+one, eone = get("TinyKV", "raw-put", "1"), get("etcd", "etcd-put", "1")
+if one and eone:
+    line("1-client put p50 <= etcd's", one, eone, f"{one[1]/eone[1]:.2f}x latency", "yes" if one[1] <= eone[1] else "no")
+txn = get("TinyKV", "txn-put")
+if txn:
+    line("kvload txn-put >= 6,000 txn/s", txn, None, f"{txn[0]/6000:.2f}x target", "yes" if txn[0] >= 6000 else "no")
+txn2 = get("TinyKV", "txn")
+if txn2 and put:
+    line("2-key txn >= 0.3x raw put", txn2, None, f"{txn2[0]/put[0]:.2f}x raw put", "yes" if txn2[0] >= 0.3 * put[0] else "no")
+tso = get("TinyKV", "tso")
+if tso:
+    line("TSO unbatched >= 50,000 req/s", tso, None, f"{tso[0]/50000:.2f}x target", "yes" if tso[0] >= 50000 else "no")
+PY
 echo
 echo "results written to $OUT"

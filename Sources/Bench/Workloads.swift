@@ -41,11 +41,15 @@ public enum Workloads {
             while chosen.count < min(keysPerTxn, keys.keyCount) { chosen.insert(keys.nextIndex(using: &rng)) }
             do {
                 var txn = try await client.begin()
-                for index in chosen {
-                    let key = keys.key(index)
-                    _ = try await client.get(txn, key)
-                    txn.set(key, value)
+                let startTs = txn.startTs
+                // The reads are independent: issue them together, as a SQL layer's batch get does.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in chosen {
+                        group.addTask { _ = try await client.get(keys.key(index), at: startTs) }
+                    }
+                    try await group.waitForAll()
                 }
+                for index in chosen { txn.set(keys.key(index), value) }
                 _ = try await client.commit(txn)
                 return .ok
             } catch is PercolatorError {

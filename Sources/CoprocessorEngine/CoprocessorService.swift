@@ -54,7 +54,9 @@ public final class CoprocessorService: Sendable {
         }
         let reader: any KVReader
         do {
-            reader = try await storage.reader(request.context ?? Kvrpcpb.Context())
+            // Ranges are user keys; the region check compares their encodings (transactional key space).
+            let keys = RequestKeys(.transactional, ranges: request.ranges.map { RequestKeys.Range(start: $0.start, end: $0.end) })
+            reader = try await storage.reader(request.context ?? Kvrpcpb.Context(), for: keys)
         } catch {
             response.regionError = Errorpb.Error.from(error)
             return response

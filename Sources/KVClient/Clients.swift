@@ -1,3 +1,4 @@
+import Storage
 import TinyKVProto
 import Transaction
 import Transport
@@ -15,16 +16,16 @@ public struct RawKVClient: Sendable {
     private var api: Tinykvpb.TinyKv.Type { Tinykvpb.TinyKv.self }
 
     public func get(_ key: [UInt8], cf: String = "default") async throws -> [UInt8]? {
-        let r = try await router.send(api.rawGet, Kvrpcpb.RawGetRequest(key: key, cf: cf), key: key, timeout: timeout)
+        let r = try await router.send(api.rawGet, Kvrpcpb.RawGetRequest(key: key, cf: cf), key: key, in: .raw, timeout: timeout)
         return r.notFound ? nil : r.value
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8], cf: String = "default") async throws {
-        _ = try await router.send(api.rawPut, Kvrpcpb.RawPutRequest(key: key, value: value, cf: cf), key: key, timeout: timeout)
+        _ = try await router.send(api.rawPut, Kvrpcpb.RawPutRequest(key: key, value: value, cf: cf), key: key, in: .raw, timeout: timeout)
     }
 
     public func delete(_ key: [UInt8], cf: String = "default") async throws {
-        _ = try await router.send(api.rawDelete, Kvrpcpb.RawDeleteRequest(key: key, cf: cf), key: key, timeout: timeout)
+        _ = try await router.send(api.rawDelete, Kvrpcpb.RawDeleteRequest(key: key, cf: cf), key: key, in: .raw, timeout: timeout)
     }
 
     /// Up to `limit` pairs from `start` (inclusive) to `end` (exclusive; empty: no bound), across regions.
@@ -34,7 +35,7 @@ public struct RawKVClient: Sendable {
         while out.count < limit {
             let page = min(limit - out.count, ScanPaging.maxPage)
             let request = Kvrpcpb.RawScanRequest(startKey: next, limit: UInt32(page), cf: cf)
-            let (pairs, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next) { route in
+            let (pairs, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next, in: .raw) { route in
                 let (r, regionError) = try await router.send(api.rawScan, request, to: route, timeout: timeout)
                 return ((r.kvs, route.endKey), regionError)
             }
@@ -43,7 +44,7 @@ public struct RawKVClient: Sendable {
                 if !end.isEmpty, !pair.key.lexicographicallyPrecedes(end) { return out }
                 out.append((pair.key, pair.value))
             }
-            guard let after = ScanPaging.next(after: pairs.map(\.key), page: page, regionEnd: regionEnd) else { break }
+            guard let after = ScanPaging.next(after: pairs.map(\.key), page: page, regionEnd: regionEnd, in: .raw) else { break }
             if !end.isEmpty, !after.lexicographicallyPrecedes(end) { break }
             next = after
         }
@@ -51,17 +52,9 @@ public struct RawKVClient: Sendable {
     }
 }
 
-/// Timestamps from the scheduler's TSO, for ``PercolatorClient``.
-public struct SchedulerTimestampOracle: TimestampOracle {
-    public let scheduler: SchedulerClient
-
-    public init(scheduler: SchedulerClient) { self.scheduler = scheduler }
-
-    public func next() async throws -> UInt64 { try await scheduler.timestamp() }
-}
-
 /// The transactional API routed by key, for ``PercolatorClient``: requests that carry keys are
-/// split by region; `ResolveLock` (region-wide) goes to every region.
+/// split by region, comparing the keys' memcomparable encodings with region bounds
+/// (``KeySpace/transactional``, as TinySQL does); `ResolveLock` (region-wide) goes to every region.
 public struct RoutedTxnKVClient: TxnKVClient {
     public let router: RegionRouter
     public let timeout: Duration
@@ -74,7 +67,7 @@ public struct RoutedTxnKVClient: TxnKVClient {
     private var api: Tinykvpb.TinyKv.Type { Tinykvpb.TinyKv.self }
 
     public func get(_ request: Kvrpcpb.GetRequest) async throws -> Kvrpcpb.GetResponse {
-        try await router.send(api.kvGet, request, key: request.key, timeout: timeout)
+        try await router.send(api.kvGet, request, key: request.key, in: .transactional, timeout: timeout)
     }
 
     public func scan(_ request: Kvrpcpb.ScanRequest) async throws -> Kvrpcpb.ScanResponse {
@@ -85,15 +78,15 @@ public struct RoutedTxnKVClient: TxnKVClient {
             var part = request
             part.startKey = next
             part.limit = UInt32(page)
-            let (got, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next) { route in
+            let (got, regionEnd): ([Kvrpcpb.KvPair], [UInt8]) = try await router.withRoute(key: next, in: .transactional) { route in
                 let (r, regionError) = try await router.send(api.kvScan, part, to: route, timeout: timeout)
                 return ((r.pairs, route.endKey), regionError)
             }
             for pair in got where pairs.count < Int(request.limit) {
-                if !regionEnd.isEmpty, !pair.key.lexicographicallyPrecedes(regionEnd) { break }
+                if !regionEnd.isEmpty, !MemComparable.encode(pair.key).lexicographicallyPrecedes(regionEnd) { break }
                 pairs.append(pair)
             }
-            guard let after = ScanPaging.next(after: got.map(\.key), page: page, regionEnd: regionEnd) else { break }
+            guard let after = ScanPaging.next(after: got.map(\.key), page: page, regionEnd: regionEnd, in: .transactional) else { break }
             next = after
         }
         return Kvrpcpb.ScanResponse(pairs: pairs)
@@ -101,7 +94,7 @@ public struct RoutedTxnKVClient: TxnKVClient {
 
     public func prewrite(_ request: Kvrpcpb.PrewriteRequest) async throws -> Kvrpcpb.PrewriteResponse {
         let byKey = Dictionary(request.mutations.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
-        let parts = try await router.forEachGroup(keys: request.mutations.map(\.key)) { route, keys in
+        let parts = try await router.forEachGroup(keys: request.mutations.map(\.key), in: .transactional) { route, keys in
             var part = request
             part.mutations = keys.compactMap { byKey[$0] }
             return try await router.send(api.kvPrewrite, part, to: route, timeout: timeout)
@@ -110,7 +103,7 @@ public struct RoutedTxnKVClient: TxnKVClient {
     }
 
     public func commit(_ request: Kvrpcpb.CommitRequest) async throws -> Kvrpcpb.CommitResponse {
-        let parts = try await router.forEachGroup(keys: request.keys) { route, keys in
+        let parts = try await router.forEachGroup(keys: request.keys, in: .transactional) { route, keys in
             var part = request
             part.keys = keys
             return try await router.send(api.kvCommit, part, to: route, timeout: timeout)
@@ -118,12 +111,24 @@ public struct RoutedTxnKVClient: TxnKVClient {
         return Kvrpcpb.CommitResponse(error: parts.compactMap(\.error).first)
     }
 
+    /// The primary (`keys[0]`) and the keys of its region, in one request; the region is
+    /// looked up again on every retry, so a split in between only shrinks the batch.
+    public func commitPrimaryBatch(_ request: Kvrpcpb.CommitRequest) async throws -> (response: Kvrpcpb.CommitResponse, committed: [[UInt8]]) {
+        guard let primary = request.keys.first else { return (Kvrpcpb.CommitResponse(), []) }
+        return try await router.withRoute(key: primary, in: .transactional) { route in
+            var part = request
+            part.keys = [primary] + request.keys.dropFirst().filter { route.contains(KeySpace.transactional.routingKey($0)) }
+            let (response, regionError) = try await router.send(api.kvCommit, part, to: route, timeout: timeout)
+            return ((response, part.keys), regionError)
+        }
+    }
+
     public func checkTxnStatus(_ request: Kvrpcpb.CheckTxnStatusRequest) async throws -> Kvrpcpb.CheckTxnStatusResponse {
-        try await router.send(api.kvCheckTxnStatus, request, key: request.primaryKey, timeout: timeout)
+        try await router.send(api.kvCheckTxnStatus, request, key: request.primaryKey, in: .transactional, timeout: timeout)
     }
 
     public func batchRollback(_ request: Kvrpcpb.BatchRollbackRequest) async throws -> Kvrpcpb.BatchRollbackResponse {
-        let parts = try await router.forEachGroup(keys: request.keys) { route, keys in
+        let parts = try await router.forEachGroup(keys: request.keys, in: .transactional) { route, keys in
             var part = request
             part.keys = keys
             return try await router.send(api.kvBatchRollback, part, to: route, timeout: timeout)
@@ -147,12 +152,19 @@ enum ScanPaging {
     /// The largest page asked for (TiKV's and the store's default `max-scan-limit`).
     static let maxPage = 10240
 
-    /// Where the next page starts: after the last key of a full page (the region may hold more),
-    /// else at the next region; nil when the scan reached the end of the key space.
-    static func next(after keys: [[UInt8]], page: Int, regionEnd: [UInt8]) -> [UInt8]? {
-        if keys.count >= page, let last = keys.last, regionEnd.isEmpty || last.lexicographicallyPrecedes(regionEnd) {
+    /// Where the next page starts (a key of `space`): after the last key of a full page (the
+    /// region may hold more), else at the first key of the next region — for transactional keys
+    /// the smallest key whose encoding reaches `regionEnd` (its decoded form when it is one);
+    /// nil when the scan reached the end of the key space.
+    static func next(after keys: [[UInt8]], page: Int, regionEnd: [UInt8], in space: KeySpace) -> [UInt8]? {
+        if keys.count >= page, let last = keys.last,
+           regionEnd.isEmpty || space.routingKey(last).lexicographicallyPrecedes(regionEnd) {
             return last + [0]
         }
-        return regionEnd.isEmpty ? nil : regionEnd
+        if regionEnd.isEmpty { return nil }
+        switch space {
+        case .raw: return regionEnd
+        case .transactional: return MemComparable.smallestKey(encodedAtLeast: regionEnd)
+        }
     }
 }

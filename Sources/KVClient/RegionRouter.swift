@@ -1,3 +1,4 @@
+import Storage
 import Synchronization
 import TinyKVProto
 import Transport
@@ -19,8 +20,11 @@ public struct Route: Sendable, Hashable {
         return Kvrpcpb.Context(regionId: region.id, regionEpoch: region.regionEpoch, peer: leader)
     }
 
-    public func contains(_ key: [UInt8]) -> Bool {
-        !key.lexicographicallyPrecedes(startKey) && (endKey.isEmpty || key.lexicographicallyPrecedes(endKey))
+    /// Whether the region holds `routingKey` (a raw key as is, a transactional key encoded:
+    /// ``KeySpace/routingKey(_:)``).
+    public func contains(_ routingKey: [UInt8]) -> Bool {
+        let key = routingKey
+        return !key.lexicographicallyPrecedes(startKey) && (endKey.isEmpty || key.lexicographicallyPrecedes(endKey))
     }
 
     public init(region: Metapb.Region?, leader: Metapb.Peer?, address: String) {
@@ -33,6 +37,10 @@ public struct Route: Sendable, Hashable {
 /// Finds each key's region through the scheduler, caches the answers, keeps one gRPC channel
 /// per store, and retries requests that come back with a region error (not leader, epoch not
 /// match, region not found, key not in region, store not match) after refreshing the route.
+///
+/// Region bounds are in the store's routing space (see ``KeySpace``): raw-API keys are looked up
+/// as they are, transactional keys by their memcomparable encoding, as TinySQL does. Methods
+/// taking a `key` and a `space` convert; ``route(for:)`` and ``routes(from:)`` take routing keys.
 ///
 /// When the scheduler knows no region (not bootstrapped: a standalone store), requests go to
 /// `fallbackStore`.
@@ -61,7 +69,7 @@ public final class RegionRouter: Sendable {
         }
     }
 
-    /// The cached or freshly looked-up route of `key`.
+    /// The cached or freshly looked-up route of the routing key `key`.
     public func route(for key: [UInt8]) async throws -> Route {
         if let cached = cache.withLock({ $0.first { $0.contains(key) } }) { return cached }
         let route = try await lookUp(key)
@@ -99,7 +107,7 @@ public final class RegionRouter: Sendable {
         return Route(region: located.region, leader: leader, address: address)
     }
 
-    /// Every route from `start` (the standalone fallback when the scheduler knows no region).
+    /// Every route from the routing key `start` (the standalone fallback when the scheduler knows no region).
     public func routes(from start: [UInt8] = []) async throws -> [Route] {
         var regions: [(region: Metapb.Region, leader: Metapb.Peer?)] = []
         do {
@@ -145,15 +153,16 @@ public final class RegionRouter: Sendable {
         }
     }
 
-    /// Runs `body` on the route of `key`; on a region error refreshes the route, backs off and
-    /// tries again, up to ``maxAttempts`` times.
+    /// Runs `body` on the route of `key` (in `space`); on a region error refreshes the route,
+    /// backs off and tries again, up to ``maxAttempts`` times.
     public func withRoute<T: Sendable>(
-        key: [UInt8], _ body: (Route) async throws -> (T, Errorpb.Error?)
+        key: [UInt8], in space: KeySpace = .raw, _ body: (Route) async throws -> (T, Errorpb.Error?)
     ) async throws -> T {
         var lastError: Errorpb.Error?
+        let routingKey = space.routingKey(key)
         for attempt in 0..<maxAttempts {
             if attempt > 0 { try await Task.sleep(for: backoff * min(attempt, 10)) }
-            let route = try await route(for: key)
+            let route = try await route(for: routingKey)
             let (result, regionError) = try await body(route)
             guard let regionError else { return result }
             lastError = regionError
@@ -162,10 +171,11 @@ public final class RegionRouter: Sendable {
         throw KVClientError.regionUnavailable(Self.describe(lastError))
     }
 
-    /// Groups `keys` by route and runs `body` once per group; groups that meet a region error are
-    /// regrouped (their region may have split or moved) and retried.
+    /// Groups `keys` (in `space`) by route and runs `body` once per group with the keys as given,
+    /// the groups concurrently (one round trip for a request spanning regions, as TiDB's 2PC does);
+    /// groups that meet a region error are regrouped (their region may have split or moved) and retried.
     public func forEachGroup<T: Sendable>(
-        keys: [[UInt8]], _ body: (Route, [[UInt8]]) async throws -> (T, Errorpb.Error?)
+        keys: [[UInt8]], in space: KeySpace = .raw, _ body: @escaping @Sendable (Route, [[UInt8]]) async throws -> (T, Errorpb.Error?)
     ) async throws -> [T] {
         var pending = keys
         var results: [T] = []
@@ -175,12 +185,11 @@ public final class RegionRouter: Sendable {
             if attempt > 0 { try await Task.sleep(for: backoff * min(attempt, 10)) }
             var groups: [(Route, [[UInt8]])] = []
             for key in pending {
-                let route = try await route(for: key)
+                let route = try await route(for: space.routingKey(key))
                 if let i = groups.firstIndex(where: { $0.0 == route }) { groups[i].1.append(key) } else { groups.append((route, [key])) }
             }
             pending = []
-            for (route, group) in groups {
-                let (result, regionError) = try await body(route, group)
+            for (route, group, (result, regionError)) in try await Self.runConcurrently(groups, body) {
                 if let regionError {
                     lastError = regionError
                     await invalidate(route, because: regionError)
@@ -192,6 +201,21 @@ public final class RegionRouter: Sendable {
         }
         if pending.isEmpty { return results }
         throw KVClientError.regionUnavailable(Self.describe(lastError))
+    }
+
+    /// Runs `body` for every group, concurrently when there are several; results in group order.
+    private static func runConcurrently<T: Sendable>(
+        _ groups: [(Route, [[UInt8]])], _ body: @escaping @Sendable (Route, [[UInt8]]) async throws -> (T, Errorpb.Error?)
+    ) async throws -> [(Route, [[UInt8]], (T, Errorpb.Error?))] {
+        if groups.count == 1, let (route, keys) = groups.first { return [(route, keys, try await body(route, keys))] }
+        return try await withThrowingTaskGroup(of: (Int, (T, Errorpb.Error?)).self) { tasks in
+            for (index, (route, keys)) in groups.enumerated() {
+                tasks.addTask { (index, try await body(route, keys)) }
+            }
+            var outcomes: [(T, Errorpb.Error?)?] = Array(repeating: nil, count: groups.count)
+            for try await (index, outcome) in tasks { outcomes[index] = outcome }
+            return groups.enumerated().map { index, group in (group.0, group.1, outcomes[index]!) }
+        }
     }
 
     static func describe(_ error: Errorpb.Error?) -> String {

@@ -1,3 +1,4 @@
+import Storage
 import TinyKVProto
 import Transport
 
@@ -54,10 +55,11 @@ extension RegionRouter {
         return (response, response.regionError)
     }
 
-    /// Sends `request` to the leader of `key`'s region, re-routing and retrying on region errors.
+    /// Sends `request` to the leader of the region of `key` (in `space`: raw requests by the key,
+    /// transactional ones by its encoding), re-routing and retrying on region errors.
     public func send<Request: RoutedRequest, Response: RegionAnswer>(
-        _ method: RPCMethod<Request, Response>, _ request: Request, key: [UInt8], timeout: Duration
+        _ method: RPCMethod<Request, Response>, _ request: Request, key: [UInt8], in space: KeySpace, timeout: Duration
     ) async throws -> Response {
-        try await withRoute(key: key) { route in try await send(method, request, to: route, timeout: timeout) }
+        try await withRoute(key: key, in: space) { route in try await send(method, request, to: route, timeout: timeout) }
     }
 }

@@ -195,7 +195,7 @@ final class ApplyWorker: @unchecked Sendable {
             default: ("", nil)
             }
             if let key, !RegionData.contains(region, ColumnFamily.named(cf) ?? .default, key) {
-                return RegionRange.keyNotInRegion(RegionData.userKey(ColumnFamily.named(cf) ?? .default, key), region)
+                return RegionData.keyNotInRegion(region, ColumnFamily.named(cf) ?? .default, key)
             }
         }
         for request in command.requests {

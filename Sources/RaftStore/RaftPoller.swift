@@ -265,9 +265,8 @@ final class RaftPoller: @unchecked Sendable {
 
     /// The peer serving `regionID` on this store, or the region error to return.
     private func route(regionID: UInt64, peer requested: Metapb.Peer?) -> Result<Peer, RegionError> {
-        var id = regionID
-        if id == 0, peers.count == 1, let only = peers.keys.first { id = only }  // single-region convenience
-        guard let peer = peers[id], peer.storage.isInitialized else { return .failure(RegionError(RegionErrors.regionNotFound(regionID))) }
+        // Region id 0 (route by key) is resolved by RaftKVStorage.locate before it gets here.
+        guard let peer = peers[regionID], peer.storage.isInitialized else { return .failure(RegionError(RegionErrors.regionNotFound(regionID))) }
         if let requested, requested.storeId != 0, requested.storeId != storeID {
             return .failure(RegionError(RegionErrors.storeNotMatch(requested: requested.storeId, actual: storeID)))
         }
@@ -291,7 +290,7 @@ final class RaftPoller: @unchecked Sendable {
             let (cfName, key) = request.cmdType == .put ? (request.put?.cf, request.put?.key) : (request.delete?.cf, request.delete?.key)
             let cf = ColumnFamily.named(cfName ?? "") ?? .default
             if let key, !RegionData.contains(peer.region, cf, key) {
-                return callback(RegionRange.keyNotInRegion(RegionData.userKey(cf, key), peer.region))
+                return callback(RegionData.keyNotInRegion(peer.region, cf, key))
             }
         }
         var command = command

@@ -88,7 +88,9 @@ public final class RaftStoreNode: Sendable {
         poller.inbox.push(.raftMessage(message))
     }
 
-    /// Splits region `regionID` (led by this store) at the user key `key`: asks the scheduler for
+    /// Splits region `regionID` (led by this store) at the boundary `key`, a routing key (see
+    /// ``RegionData``: `EncodeBytes(user key)` between transactional data, a raw key between raw data):
+    /// asks the scheduler for
     /// ids and proposes `Split`. Returns once the leader applied it; the new region `[key, end)`
     /// then starts on every store of the region. Throws ``RegionError`` (`not_leader`,
     /// `key_not_in_region`, `epoch_not_match`, ...).
@@ -144,14 +146,15 @@ public final class RaftStoreNode: Sendable {
         return RegionReader(inner: snapshot, region: region)
     }
 
-    /// Every user key stored in the data families of this store's engine, whatever region it belongs to.
-    func storedUserKeys() throws -> [[UInt8]] {
+    /// The routing key (see ``RegionData``) of every key stored in the data families of this
+    /// store's engine, whatever region it belongs to.
+    func storedRoutingKeys() throws -> [[UInt8]] {
         var keys: [[UInt8]] = []
         for cf in ColumnFamily.dataFamilies {
             let iterator = try kvEngine.makeIterator(cf, lowerBound: nil, upperBound: nil)
             iterator.seekToFirst()
             while iterator.isValid {
-                keys.append(RegionData.userKey(cf, iterator.key))
+                keys.append(RegionData.routingKey(cf, iterator.key))
                 iterator.next()
             }
             try iterator.checkError()

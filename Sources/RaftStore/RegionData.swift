@@ -3,193 +3,201 @@ import TinyKVProto
 
 /// Which stored keys of the kv engine belong to a region.
 ///
-/// Region bounds are raw user keys (what the scheduler, the routing client and the
-/// services compare). The data column families store them differently:
+/// Region boundaries are byte strings in one ordered space shared by two key spaces (see
+/// ``KeySpace``): transactional data is routed by the memcomparable encoding of its user key
+/// (TiDB's `EncodeBytes`; split keys of MVCC data are such encodings, which is what TinySQL's
+/// `pd_codec` decodes), raw-API data by the key itself. Every stored key has one **routing
+/// key**, and a key belongs to the region whose `[start, end)` holds its routing key:
 ///
-/// | CF | stored key | user key |
+/// | CF | stored key | routing key |
 /// |---|---|---|
-/// | `lock` | the raw key (Percolator locks) | the key itself |
-/// | `write` | `memcomparable(key) ++ ~commitTs` | the decoded key |
-/// | `default` | the raw key (raw API) or `memcomparable(key) ++ ~startTs` (transaction values) | raw key, or the decoded key of a well-formed encoded key |
+/// | `write` | `EncodeBytes(key) ++ ~commitTs` | the stored key without its 8 timestamp bytes |
+/// | `default` | `EncodeBytes(key) ++ ~startTs` (transaction values) | the stored key without its 8 timestamp bytes |
+/// | `default`, `write` | any other key (raw API) | the key itself |
+/// | `lock` | the raw user key (Percolator locks, as TinyKV stores them) | `EncodeBytes(key)` |
 ///
-/// memcomparable encoding preserves order and no encoded key prefixes another, so the
-/// stored keys of user keys in `[start, end)` are exactly `[enc(start), enc(end))` in
-/// `write`; every version of one user key lands in the same region. In `default` raw and
-/// encoded keys interleave, so range operations there scan `[start, enc(end))` and keep
-/// the keys whose user key is inside (a raw key equal to a split key sorts before the
-/// encoded split key, so a plain range would hand it to the wrong region).
+/// So all versions of a user key, its value and its lock fall in the same region whatever the
+/// split key. A stored key "looks versioned" when it is one whole encoded key followed by
+/// exactly 8 bytes; a raw key of that shape is routed like a versioned one (as in TiKV, whose
+/// split observer strips such a suffix too). Raw-API keys in `lock` are routed by their
+/// encoding as well, so in a multi-region store a raw request on `lock` whose raw key and
+/// encoded key fall in different regions is refused with `key_not_in_region`.
+///
+/// Range operations (snapshots, destroy, split check, clamped reads) use plain stored-key
+/// ranges only where they hold exactly the region's keys (both bounds whole encoded keys or
+/// empty: memcomparable encodings preserve order and never prefix one another); otherwise they
+/// scan a range that covers the region and filter key by key (``StoredRange/exact``).
 enum RegionData {
-    private static let groupSize = 8
-    private static let marker: UInt8 = 0xFF
-
     /// The memcomparable encoding of `key` (TiDB's `codec.EncodeBytes`).
     static func encode(_ key: [UInt8]) -> [UInt8] { MemComparable.encode(key) }
 
-    /// The user key of `memcomparable(key) ++ 8 timestamp bytes`, or nil when `stored` is not
-    /// exactly that (a raw key in `default`).
-    static func decodeVersioned(_ stored: [UInt8]) -> [UInt8]? {
+    /// The length of the encoded user key at the start of `stored` when `stored` is exactly one
+    /// encoded key followed by 8 timestamp bytes; nil otherwise (a raw key).
+    static func versionedKeyLength(_ stored: [UInt8]) -> Int? {
         let count = stored.count
         guard count >= 17, (count - 8) % 9 == 0 else { return nil }
-        var key: [UInt8] = []
-        key.reserveCapacity(count - 8)
-        var index = 0
-        while index + 9 <= count - 8 {
-            let groupMarker = stored[index + 8]
-            let last = index + 9 == count - 8
-            if groupMarker == marker {
-                if last { return nil }
-                key.append(contentsOf: stored[index..<(index + 8)])
-            } else {
-                guard last, groupMarker >= marker - 8 else { return nil }
-                let pad = Int(marker - groupMarker)
-                key.append(contentsOf: stored[index..<(index + 8 - pad)])
-                for padIndex in (index + 8 - pad)..<(index + 8) where stored[padIndex] != 0 { return nil }
-            }
-            index += 9
-        }
-        return key
+        guard let length = MemComparable.encodedLength(stored, end: count - 8), length == count - 8 else { return nil }
+        return length
     }
 
-    /// The user key a stored key of `cf` belongs to.
-    static func userKey(_ cf: ColumnFamily, _ stored: [UInt8]) -> [UInt8] {
-        if cf == .write || cf == .default { return decodeVersioned(stored) ?? stored }
+    /// The user key of `EncodeBytes(key) ++ 8 timestamp bytes`, or nil when `stored` is not exactly that.
+    static func decodeVersioned(_ stored: [UInt8]) -> [UInt8]? {
+        guard versionedKeyLength(stored) != nil else { return nil }
+        return MemComparable.decodePrefix(stored)?.key
+    }
+
+    /// The routing key of the stored key `stored` of `cf`: what is compared with region bounds.
+    static func routingKey(_ cf: ColumnFamily, _ stored: [UInt8]) -> [UInt8] {
+        if cf == .lock { return encode(stored) }
+        if let length = versionedKeyLength(stored) { return Array(stored[0..<length]) }
         return stored
     }
 
     /// Whether the stored key `key` of `cf` belongs to `region` (non-data families: always).
     static func contains(_ region: Metapb.Region, _ cf: ColumnFamily, _ key: [UInt8]) -> Bool {
         guard ColumnFamily.dataFamilies.contains(cf) else { return true }
-        return RegionRange.contains(region, userKey(cf, key))
+        if cf == .lock { return RegionRange.contains(region, encode(key)) }
+        // Compare the routing key in place: this runs for every key of every write and filtered scan.
+        let routing = key[0..<(versionedKeyLength(key) ?? key.count)]
+        return !routing.lexicographicallyPrecedes(region.startKey)
+            && (region.endKey.isEmpty || routing.lexicographicallyPrecedes(region.endKey))
     }
 
-    /// Stored-key bounds covering every key of `region` in `cf` (nil: unbounded). In `default`
-    /// the range may hold foreign keys too: filter with ``contains``.
-    static func bounds(_ cf: ColumnFamily, _ region: Metapb.Region) -> (lower: [UInt8]?, upper: [UInt8]?) {
+    /// The `key_not_in_region` error for the stored key `key` of `cf` (reported by routing key).
+    static func keyNotInRegion(_ region: Metapb.Region, _ cf: ColumnFamily, _ key: [UInt8]) -> Errorpb.Error {
+        RegionRange.keyNotInRegion(routingKey(cf, key), region)
+    }
+
+    /// A stored-key range of one column family covering a region's keys.
+    struct StoredRange: Equatable {
+        /// Inclusive lower bound (nil: unbounded).
+        var lower: [UInt8]?
+        /// Exclusive upper bound (nil: unbounded).
+        var upper: [UInt8]?
+        /// True when the range holds exactly the region's keys; false when it may hold keys of
+        /// other regions too, which must be filtered with ``RegionData/contains(_:_:_:)``.
+        var exact: Bool
+    }
+
+    /// The stored keys of `cf` that may belong to `region`.
+    static func storedRange(_ cf: ColumnFamily, _ region: Metapb.Region) -> StoredRange {
         let start = region.startKey, end = region.endKey
-        switch cf {
-        case .write:
-            return (start.isEmpty ? nil : encode(start), end.isEmpty ? nil : encode(end))
-        case .default:
-            return (start.isEmpty ? nil : start, end.isEmpty ? nil : encode(end))
-        default:
-            return (start.isEmpty ? nil : start, end.isEmpty ? nil : end)
+        guard ColumnFamily.dataFamilies.contains(cf) else { return StoredRange(lower: nil, upper: nil, exact: true) }
+        if cf == .lock {
+            // Lock keys are raw; their routing keys are their encodings, which preserve order, so
+            // `encode(k) >= bound` exactly when `k >= smallestKey(encodedAtLeast: bound)`.
+            var range = StoredRange(lower: nil, upper: nil, exact: true)
+            if !start.isEmpty {
+                if let lower = MemComparable.smallestKey(encodedAtLeast: start) {
+                    range.lower = lower
+                } else {
+                    range.exact = false  // no key encodes at or after `start`: the filter refuses all
+                }
+            }
+            if !end.isEmpty { range.upper = MemComparable.smallestKey(encodedAtLeast: end) }
+            return range
         }
+        // `write` and `default`: a stored key is its routing key, possibly followed by 8 bytes.
+        // It is >= its routing key, so `start` always bounds it below; it is below `end` when
+        // its routing key is, unless the routing key is a proper prefix of `end`, which only an
+        // `end` that is not a whole encoded key has.
+        var range = StoredRange(lower: start.isEmpty ? nil : start, upper: nil, exact: true)
+        if !start.isEmpty, MemComparable.encodedLength(start) != start.count { range.exact = false }
+        if !end.isEmpty {
+            if let length = MemComparable.encodedLength(end) {
+                if length == end.count {
+                    range.upper = end
+                } else {
+                    range.upper = prefixSuccessor(Array(end[0..<length]))
+                    range.exact = false
+                }
+            } else {
+                range.upper = end
+                range.exact = false
+            }
+        }
+        return range
     }
 
-    /// Whether range operations on `cf` must filter key by key.
-    static func needsFilter(_ cf: ColumnFamily) -> Bool { cf == .default }
+    /// An iterator over the keys of `region` in `cf` within `[lowerBound, upperBound)` (nil:
+    /// unbounded), stepping over keys of other regions where the stored range is not exact.
+    static func makeIterator(_ region: Metapb.Region, _ cf: ColumnFamily, in reader: any KVReader,
+                             lowerBound: [UInt8]? = nil, upperBound: [UInt8]? = nil) throws -> EngineIterator {
+        let range = storedRange(cf, region)
+        var lower = lowerBound
+        if let regionLower = range.lower, lower.map({ $0.lexicographicallyPrecedes(regionLower) }) ?? true {
+            lower = regionLower
+        }
+        var upper = upperBound
+        if let regionUpper = range.upper, upper.map({ regionUpper.lexicographicallyPrecedes($0) }) ?? true {
+            upper = regionUpper
+        }
+        let iterator = try reader.makeIterator(cf, lowerBound: lower, upperBound: upper)
+        if !range.exact { iterator.skipKeys { !contains(region, cf, $0) } }
+        return iterator
+    }
 
     /// Calls `body` with every (cf, key, value) of `region` in `reader`, family by family.
     static func forEach(_ region: Metapb.Region, in reader: any KVReader,
                         _ body: (ColumnFamily, [UInt8], [UInt8]) throws -> Void) throws {
         for cf in ColumnFamily.dataFamilies {
-            let (lower, upper) = bounds(cf, region)
-            let iterator = try reader.makeIterator(cf, lowerBound: lower, upperBound: upper)
+            let iterator = try makeIterator(region, cf, in: reader)
             iterator.seekToFirst()
             while iterator.isValid {
-                let key = iterator.key
-                if !needsFilter(cf) || contains(region, cf, key) { try body(cf, key, iterator.value) }
+                try body(cf, iterator.key, iterator.value)
                 iterator.next()
             }
             try iterator.checkError()
         }
     }
 
-    /// Deletes every key of `region` (range deletes where exact, key by key in `default`).
+    /// Deletes every key of `region` (range deletes where the stored range is exact, key by key elsewhere).
     static func deleteAll(_ region: Metapb.Region, in reader: any KVReader, into batch: inout WriteBatch) throws {
         for cf in ColumnFamily.dataFamilies {
-            let (lower, upper) = bounds(cf, region)
-            if needsFilter(cf) {
-                let iterator = try reader.makeIterator(cf, lowerBound: lower, upperBound: upper)
+            let range = storedRange(cf, region)
+            if range.exact {
+                batch.deleteRange(cf, from: range.lower ?? [], to: range.upper ?? maxStoredKey)
+                // A range delete's upper bound is exclusive: keys at or above `maxStoredKey` (in an
+                // unbounded region) are deleted one by one.
+                if range.upper == nil {
+                    let tail = try reader.makeIterator(cf, lowerBound: maxStoredKey, upperBound: nil)
+                    tail.seekToFirst()
+                    while tail.isValid {
+                        batch.delete(cf, tail.key)
+                        tail.next()
+                    }
+                    try tail.checkError()
+                }
+            } else {
+                let iterator = try makeIterator(region, cf, in: reader)
                 iterator.seekToFirst()
                 while iterator.isValid {
-                    let key = iterator.key
-                    if contains(region, cf, key) { batch.delete(cf, key) }
+                    batch.delete(cf, iterator.key)
                     iterator.next()
                 }
                 try iterator.checkError()
-            } else {
-                batch.deleteRange(cf, from: lower ?? [], to: upper ?? [UInt8](repeating: 0xFF, count: 256))
             }
         }
     }
+
+    /// The upper bound used for "to the end" range deletes and size estimates.
+    static let maxStoredKey = [UInt8](repeating: 0xFF, count: 256)
 
     /// RocksDB's estimate of the region's bytes on disk (memtables not included).
     static func approximateSize(_ region: Metapb.Region, engine: RocksEngine) -> UInt64 {
         var total: UInt64 = 0
         for cf in ColumnFamily.dataFamilies {
-            let (lower, upper) = bounds(cf, region)
-            total += (try? engine.approximateSize(cf, from: lower ?? [], to: upper ?? [UInt8](repeating: 0xFF, count: 256))) ?? 0
+            let range = storedRange(cf, region)
+            total += (try? engine.approximateSize(cf, from: range.lower ?? [], to: range.upper ?? maxStoredKey)) ?? 0
         }
         return total
     }
 
-    /// The region's full size and the user key near its middle, by the bytes of its largest
-    /// column family (TiKV's "half" split, approximated the same way): two streaming passes,
-    /// nothing kept per key. Nil when no key past the start qualifies (e.g. a single key).
-    static func middleKey(_ region: Metapb.Region, in reader: any KVReader,
-                          splitSize: UInt64) throws -> (size: UInt64, key: [UInt8])? {
-        var perFamily: [ColumnFamily: UInt64] = [:]
-        try forEach(region, in: reader) { cf, key, value in perFamily[cf, default: 0] += UInt64(key.count + value.count) }
-        let total = perFamily.values.reduce(0, +)
-        guard let (family, familySize) = perFamily.max(by: { $0.value < $1.value }) else { return nil }
-        let half = max(familySize / 2, min(splitSize, familySize))
-        var accumulated: UInt64 = 0
-        var found: [UInt8]?
-        struct Found: Error {}
-        do {
-            try forEach(region, in: reader) { cf, key, value in
-                guard cf == family else { return }
-                let user = userKey(cf, key)
-                if accumulated >= half, user != region.startKey, RegionRange.contains(region, user) {
-                    found = user
-                    throw Found()
-                }
-                accumulated += UInt64(key.count + value.count)
-            }
-        } catch is Found {}
-        return found.map { (total, $0) }
-    }
-
-    /// Scans the region: its total size (keys + values) and, once it exceeds `maxSize`, the
-    /// user key where the first `splitSize` bytes end (all versions of a user key stay on one
-    /// side; the key is strictly after the region's start). Scanning stops early at
-    /// `maxSize * 2` bytes; a region that large is split near its middle instead
-    /// (``middleKey``). Returns a nil key when the region is small enough or has a single key.
+    /// The region's size and split key, streaming (see ``SplitChecker``).
     static func splitCheck(_ region: Metapb.Region, in reader: any KVReader, maxSize: UInt64,
                            splitSize: UInt64) throws -> (size: UInt64, splitKey: [UInt8]?) {
-        var entries: [(key: [UInt8], size: UInt64)] = []
-        var total: UInt64 = 0
-        let limit = maxSize.multipliedReportingOverflow(by: 2).overflow ? UInt64.max : maxSize * 2
-        struct Enough: Error {}
-        do {
-            try forEach(region, in: reader) { cf, key, value in
-                let size = UInt64(key.count + value.count)
-                total += size
-                entries.append((userKey(cf, key), size))
-                if total >= limit { throw Enough() }
-            }
-        } catch is Enough {}
-        guard total > maxSize else { return (total, nil) }
-        if total >= limit, let (size, middle) = try middleKey(region, in: reader, splitSize: splitSize) {
-            // At least twice the maximum: halve it. Peeling `splitSize` off the start would take
-            // one split per check for every piece (a bulk load or a lowered region size would
-            // leave huge regions shrinking by one piece a tick); halving takes log2 rounds.
-            return (size, middle)
-        }
-        entries.sort { $0.key.lexicographicallyPrecedes($1.key) }
-        var accumulated: UInt64 = 0
-        var index = 0
-        while index < entries.count {
-            let key = entries[index].key
-            if accumulated >= splitSize, key != region.startKey, RegionRange.contains(region, key) {
-                return (total, key)
-            }
-            while index < entries.count && entries[index].key == key {
-                accumulated += entries[index].size
-                index += 1
-            }
-        }
-        return (total, nil)
+        var checker = SplitChecker(maxSize: maxSize, splitSize: splitSize)
+        let result = try checker.check(region, in: reader)
+        return (result.size, result.splitKey)
     }
 }

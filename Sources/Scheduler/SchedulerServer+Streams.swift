@@ -16,7 +16,9 @@ extension SchedulerServer {
     }
 
     /// Serves one Tso request (the stream body; also handy for in-process clients and benchmarks).
-    func tsoResponse(for request: Schedulerpb.TsoRequest) -> Schedulerpb.TsoResponse {
+    /// Never blocks in the common case: the window is extended by the background loop; only a
+    /// window that ran out (the loop stalled for half a window) makes the caller wait for an fsync.
+    public func tsoResponse(for request: Schedulerpb.TsoRequest) -> Schedulerpb.TsoResponse {
         if let header = rejection(request.header, needsBootstrap: false) { return Schedulerpb.TsoResponse(header: header) }
         do throws(TSOAllocator.Failure) {
             let timestamp = try tsoAllocator.next(count: request.count)

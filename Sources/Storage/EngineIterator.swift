@@ -16,6 +16,8 @@ public final class EngineIterator {
     private let snapshot: RocksSnapshot?
     /// The engine, released (see `RocksEngine.retain()`) when the iterator goes.
     private let engine: RocksEngine
+    /// Keys the iterator steps over (see ``skipKeys(where:)``).
+    private var skip: (([UInt8]) -> Bool)?
 
     /// The caller has retained `engine` for this iterator.
     init(engine: RocksEngine, db: OpaquePointer, family: OpaquePointer, snapshot: RocksSnapshot?, lowerBound: [UInt8]?, upperBound: [UInt8]?) {
@@ -51,20 +53,39 @@ public final class EngineIterator {
     /// Whether the cursor is on an entry.
     public var isValid: Bool { rocksdb_iter_valid(iterator) != 0 }
 
+    /// Makes every move step over keys for which `predicate` is true, as if they were not
+    /// stored: for views whose bounds cannot be expressed as one key range (a region whose
+    /// membership is decided key by key). Set it before the first move.
+    public func skipKeys(where predicate: @escaping ([UInt8]) -> Bool) {
+        skip = predicate
+    }
+
     /// Moves to the first key at or after `key`.
     public func seek(_ key: [UInt8]) {
         key.withUnsafeBytes { rocksdb_iter_seek(iterator, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+        skipForward()
     }
 
     /// Moves to the last key at or before `key`.
     public func seekForPrev(_ key: [UInt8]) {
         key.withUnsafeBytes { rocksdb_iter_seek_for_prev(iterator, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+        skipBackward()
     }
 
-    public func seekToFirst() { rocksdb_iter_seek_to_first(iterator) }
-    public func seekToLast() { rocksdb_iter_seek_to_last(iterator) }
-    public func next() { rocksdb_iter_next(iterator) }
-    public func previous() { rocksdb_iter_prev(iterator) }
+    public func seekToFirst() { rocksdb_iter_seek_to_first(iterator); skipForward() }
+    public func seekToLast() { rocksdb_iter_seek_to_last(iterator); skipBackward() }
+    public func next() { rocksdb_iter_next(iterator); skipForward() }
+    public func previous() { rocksdb_iter_prev(iterator); skipBackward() }
+
+    private func skipForward() {
+        guard let skip else { return }
+        while isValid && skip(key) { rocksdb_iter_next(iterator) }
+    }
+
+    private func skipBackward() {
+        guard let skip else { return }
+        while isValid && skip(key) { rocksdb_iter_prev(iterator) }
+    }
 
     /// The current key; only while ``isValid``.
     public var key: [UInt8] {
@@ -78,6 +99,13 @@ public final class EngineIterator {
         var length = 0
         let pointer = rocksdb_iter_value(iterator, &length)
         return Self.bytes(pointer, length)
+    }
+
+    /// The current value's length, without copying it; only while ``isValid``.
+    public var valueCount: Int {
+        var length = 0
+        _ = rocksdb_iter_value(iterator, &length)
+        return length
     }
 
     /// Throws the error that ended the iteration early, if any.

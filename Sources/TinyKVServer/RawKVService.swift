@@ -6,7 +6,8 @@ import TinyKVProto
 /// Semantics follow TinyKV: any column family may be named (empty means `default`),
 /// a missing key is `not_found`, scans return up to `limit` pairs in key order from
 /// `start_key`, and failures are reported in the response (`region_error` for
-/// routing, `error` for anything else), never as a transport failure.
+/// routing, `error` for anything else), never as a transport failure. Keys are in the raw key
+/// space (``KeySpace/raw``): a multi-region store compares them with region bounds as they are.
 public struct RawKVService: Sendable {
     private let storage: any KVStorage
 
@@ -16,7 +17,7 @@ public struct RawKVService: Sendable {
 
     public func get(_ request: Kvrpcpb.RawGetRequest) async -> Kvrpcpb.RawGetResponse {
         await respond(cf: request.cf) { cf, response in
-            let reader = try await storage.reader(request.context ?? Kvrpcpb.Context())
+            let reader = try await storage.reader(request.context ?? Kvrpcpb.Context(), for: .raw(request.key))
             if let value = try reader.get(cf, request.key) {
                 response.value = value
             } else {
@@ -33,7 +34,7 @@ public struct RawKVService: Sendable {
             }
             var batch = WriteBatch()
             batch.put(cf, request.key, request.value)
-            try await storage.write(request.context ?? Kvrpcpb.Context(), batch)
+            try await storage.write(request.context ?? Kvrpcpb.Context(), for: .raw(request.key), batch)
         }
     }
 
@@ -41,13 +42,13 @@ public struct RawKVService: Sendable {
         await respond(cf: request.cf) { cf, _ in
             var batch = WriteBatch()
             batch.delete(cf, request.key)
-            try await storage.write(request.context ?? Kvrpcpb.Context(), batch)
+            try await storage.write(request.context ?? Kvrpcpb.Context(), for: .raw(request.key), batch)
         }
     }
 
     public func scan(_ request: Kvrpcpb.RawScanRequest) async -> Kvrpcpb.RawScanResponse {
         await respond(cf: request.cf) { cf, response in
-            let reader = try await storage.reader(request.context ?? Kvrpcpb.Context())
+            let reader = try await storage.reader(request.context ?? Kvrpcpb.Context(), for: .raw(request.startKey))
             let pairs = try reader.scan(cf, from: request.startKey, limit: Int(request.limit))
             response.kvs = pairs.map { Kvrpcpb.KvPair(key: $0.key, value: $0.value) }
         }

@@ -27,12 +27,13 @@ public final class TransactionService: Sendable {
         self.logger = logger
     }
 
-    /// Runs a read-only command on a snapshot.
+    /// Runs a read-only command on a snapshot of the region holding `keys` (user keys: the
+    /// storage compares their encodings with region bounds, ``KeySpace/transactional``).
     func read<Response: TxnResponse>(
-        _ context: Kvrpcpb.Context?, _ body: (MvccReader) throws -> Response
+        _ context: Kvrpcpb.Context?, keys: [[UInt8]], _ body: (MvccReader) throws -> Response
     ) async -> Response {
         do {
-            let reader = try await storage.reader(context ?? Kvrpcpb.Context())
+            let reader = try await storage.reader(context ?? Kvrpcpb.Context(), for: .transactional(keys))
             return try body(MvccReader(reader))
         } catch {
             return failure(error)
@@ -46,11 +47,11 @@ public final class TransactionService: Sendable {
         let context = context ?? Kvrpcpb.Context()
         return await latches.withLatches(keys) {
             do {
-                let reader = MvccReader(try await storage.reader(context))
+                let reader = MvccReader(try await storage.reader(context, for: .transactional(keys)))
                 var txn = MvccTxn()
                 let response = try body(reader, &txn)
                 assert(Self.writesOnlyLatched(txn, keys), "a command wrote a key it did not latch")
-                if !txn.isEmpty { try await storage.write(context, txn.batch) }
+                if !txn.isEmpty { try await storage.write(context, for: .transactional(keys), txn.batch) }
                 return response
             } catch {
                 return failure(error)

@@ -184,6 +184,8 @@ final class ServerCore: @unchecked Sendable {
                     finish(.from(error))
                 }
             })
+        case .bidiStreamingInline(let body):
+            InlineBidiStream(call: call, respond: { try body(context, $0) }, finish: { finish($0) }).start()
         case .bidiStreaming(let body):
             call.attach(Task {
                 do {

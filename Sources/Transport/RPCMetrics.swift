@@ -50,7 +50,7 @@ final class RPCMetrics: Sendable {
             case .unary?: type = "unary"
             case .clientStreaming?: type = "client_stream"
             case .serverStreaming?: type = "server_stream"
-            case .bidiStreaming?: type = "bidi_stream"
+            case .bidiStreaming?, .bidiStreamingInline?: type = "bidi_stream"
             case nil: type = "unknown"
             }
             let m = Method(path: handler == nil ? "/unknown/unknown" : path, type: type)

@@ -163,14 +163,20 @@ final class ServerCall: BatchOwner, Sendable {
     /// Sends one message, resuming once the core has accepted it into flow
     /// control (natural back-pressure for streaming handlers).
     func send(_ message: [UInt8]) async throws {
+        let failure: GRPCStatus? = await withUnsafeContinuation { continuation in
+            send(message) { continuation.resume(returning: $0) }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Sends one message, calling `completion` on the poll thread once the core has
+    /// accepted it (nil) or the call is over (the reason).
+    func send(_ message: [UInt8], completion: @escaping @Sendable (GRPCStatus?) -> Void) {
         let batch = OperationBatch()
         if claimInitialMetadata() { batch.sendInitialMetadata() }
         batch.sendMessage(message)
-        let failure: GRPCStatus? = await withUnsafeContinuation { continuation in
-            let refused = start(batch) { _, ok in continuation.resume(returning: ok ? nil : Self.closedError) }
-            if let refused { continuation.resume(returning: refused) }
-        }
-        if let failure { throw failure }
+        let refused = start(batch) { _, ok in completion(ok ? nil : Self.closedError) }
+        if let refused { completion(refused) }
     }
 
     /// Ends the call with `status`, optionally preceded by a last message,

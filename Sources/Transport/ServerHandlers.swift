@@ -85,4 +85,9 @@ public enum MethodHandler: Sendable {
     case clientStreaming(@Sendable (ServerCallContext, RequestStream) async throws -> [UInt8])
     case serverStreaming(@Sendable (ServerCallContext, [UInt8], ResponseWriter) async throws -> Void)
     case bidiStreaming(@Sendable (ServerCallContext, RequestStream, ResponseWriter) async throws -> Void)
+    /// A bidi stream served inline on the completion-queue thread: the closure gets each
+    /// request and returns its response (nil: none), in order. It must be quick and must
+    /// never block or await (see ``InlineBidiStream``). The call ends OK when the client
+    /// half-closes and every response is sent.
+    case bidiStreamingInline(@Sendable (ServerCallContext, [UInt8]) throws -> [UInt8]?)
 }

@@ -50,6 +50,18 @@ public struct ServiceHandlers: Sendable {
             try await body(TypedRequestStream(stream), TypedResponseWriter(writer), context)
         }
     }
+
+    /// A bidi stream answered message by message on the transport's poll thread, with no
+    /// Swift task per message: `body` maps each request to its response (nil: none) and
+    /// must be quick and never block. For hot, trivial streams such as the scheduler's Tso.
+    public mutating func bidiStreamingInline<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ body: @escaping @Sendable (Request, ServerCallContext) throws -> Response?
+    ) {
+        byPath[method.path] = .bidiStreamingInline { context, bytes in
+            try body(try decode(Request.self, bytes), context)?.encode()
+        }
+    }
 }
 
 /// Decodes a request, turning malformed bytes into `INVALID_ARGUMENT`.

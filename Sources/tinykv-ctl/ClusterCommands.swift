@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KVClient
+import Storage
 import Operability
 import TinyKVProto
 import Transport
@@ -55,8 +56,10 @@ struct RegionCommand: AsyncParsableCommand {
         let epoch = region.regionEpoch.map { "\($0.confVer)/\($0.version)" } ?? "-"
         let peers = region.peers.map { "\($0.id)@\($0.storeId)" }.joined(separator: ",")
         let leader = route.leader.map { "\($0.id)@\($0.storeId)" } ?? "-"
-        return (["\(region.id)", options.show(region.startKey), options.show(region.endKey), epoch, peers, "\(leader) \(route.address)"],
+        return (["\(region.id)", showBoundary(region.startKey, options), showBoundary(region.endKey, options), epoch, peers, "\(leader) \(route.address)"],
                 ["id": region.id, "start_key": options.show(region.startKey), "end_key": options.show(region.endKey),
+                 "start_key_decoded": decoded(region.startKey, options) ?? NSNull(),
+                 "end_key_decoded": decoded(region.endKey, options) ?? NSNull(),
                  "conf_ver": region.regionEpoch?.confVer ?? 0, "version": region.regionEpoch?.version ?? 0,
                  "peers": region.peers.map { ["id": $0.id, "store_id": $0.storeId] },
                  "leader": route.leader.map { ["id": $0.id, "store_id": $0.storeId] as Any } ?? NSNull(),
@@ -64,6 +67,21 @@ struct RegionCommand: AsyncParsableCommand {
     }
 
     static let headers = ["ID", "START", "END", "EPOCH(CONF/VER)", "PEERS(ID@STORE)", "LEADER"]
+
+    /// A region boundary for people: boundaries between transactional data are memcomparable
+    /// encodings of user keys (`EncodeBytes`), shown decoded as `enc(KEY)`; any other boundary
+    /// (a raw-API key) as it is; an empty one (the start or end of the key space) stays empty.
+    static func showBoundary(_ key: [UInt8], _ options: ClusterOptions) -> String {
+        if key.isEmpty { return "" }
+        if let decoded = decoded(key, options) { return "enc(\(decoded))" }
+        return options.show(key)
+    }
+
+    /// The decoded form of a boundary that is one whole encoded key, for display.
+    static func decoded(_ key: [UInt8], _ options: ClusterOptions) -> String? {
+        guard !key.isEmpty, let decoded = MemComparable.decode(key) else { return nil }
+        return options.show(decoded)
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -81,12 +99,15 @@ struct RegionCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the region holding a key and its leader.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show the region holding a key and its leader.",
+            discussion: "Raw-API keys are looked up as they are; with --txn the key is a transactional (user) key, looked up by its memcomparable encoding as TinySQL and `txn` commands do.")
         @OptionGroup var options: ClusterOptions
+        @Flag(help: "The key is a transactional key (route by its encoding).") var txn = false
         @Argument(help: "The key.") var key: String
 
         func run() async throws {
-            let key = try options.bytes(key)
+            let key = (txn ? KeySpace.transactional : KeySpace.raw).routingKey(try options.bytes(key))
             var described: (row: [String], json: [String: Any])?
             try await reportingErrors {
                 described = RegionCommand.describe(try await options.router().route(for: key), options: options)

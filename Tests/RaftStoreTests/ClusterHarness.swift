@@ -282,7 +282,12 @@ final class TestCluster: @unchecked Sendable {
 
     /// Splits the region holding `key` at `key` through its leader, retrying region errors.
     func split(at key: String, timeout: Duration = .seconds(10)) async throws {
-        let bytes = Array(key.utf8)
+        try await split(atBoundary: Array(key.utf8), timeout: timeout)
+    }
+
+    /// Splits the region holding the boundary `bytes` (a routing key) at it.
+    func split(atBoundary bytes: [UInt8], timeout: Duration = .seconds(10)) async throws {
+        let key = bytes
         let deadline = ContinuousClock.now + timeout
         var lastError: (any Error)?
         while ContinuousClock.now < deadline {

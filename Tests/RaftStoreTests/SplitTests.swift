@@ -231,7 +231,7 @@ final class SplitTests: XCTestCase {
             iterator.seekToFirst()
             var keys: [String] = []
             while iterator.isValid {
-                keys.append(String(decoding: RegionData.userKey(.write, iterator.key), as: UTF8.self))
+                keys.append(String(decoding: RegionData.decodeVersioned(iterator.key) ?? iterator.key, as: UTF8.self))
                 iterator.next()
             }
             return keys
@@ -323,7 +323,7 @@ final class SplitTests: XCTestCase {
         for node in cluster.nodes {
             let mine = known.filter { $0.peers.contains { $0.storeId == node.storeID } }
             try await cluster.waitUntil("store \(node.storeID) holds only its regions' data") {
-                let stored = (try? node.storedUserKeys()) ?? []
+                let stored = (try? node.storedRoutingKeys()) ?? []
                 return stored.allSatisfy { key in mine.contains { RegionRange.contains($0, key) } }
                     && stored.count == (0..<20).filter { i in mine.contains { RegionRange.contains($0, Array(key(i).utf8)) } }.count
             }
@@ -418,7 +418,7 @@ final class SplitTests: XCTestCase {
         }
         let ids = await cluster.schedulerRegions().map(\.id)
         try await cluster.waitUntil("replicas agree", timeout: .seconds(10)) { await replicasAgree(ids) }
-        let stored = try cluster.node(lagging)!.storedUserKeys()
+        let stored = try cluster.node(lagging)!.storedRoutingKeys()
         XCTAssertEqual(stored.count, 40, "no stale or duplicated data on the lagging store")
     }
 

@@ -16,12 +16,12 @@ private final class FailingStorage: TxnStorage, @unchecked Sendable {
         self.writeError = writeError
     }
 
-    func reader(_ context: Kvrpcpb.Context) async throws -> any KVReader {
+    func reader(_ context: Kvrpcpb.Context, for keys: RequestKeys) async throws -> any KVReader {
         if let readError { throw readError }
         return try engine.snapshot()
     }
 
-    func write(_ context: Kvrpcpb.Context, _ batch: WriteBatch) async throws {
+    func write(_ context: Kvrpcpb.Context, for keys: RequestKeys, _ batch: WriteBatch) async throws {
         if let writeError { throw writeError }
         try engine.write(batch, sync: false)
     }

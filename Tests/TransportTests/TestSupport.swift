@@ -97,6 +97,12 @@ func testHandlers(probe: Probe) -> [String: MethodHandler] {
                 try await writer.send(message)
             }
         },
+        // Inline: echoes, skips empty messages (no response), fails on 0xEE.
+        "/test.Echo/BidiInline": .bidiStreamingInline { _, message in
+            probe.bump("inline.requests")
+            if message == [0xEE] { throw GRPCStatus(.failedPrecondition, "refused 0xEE") }
+            return message.isEmpty ? nil : message
+        },
         "/test.Echo/BidiWatch": .bidiStreaming { _, requests, writer in
             // Ends by error when the client goes away mid-stream.
             probe.bump("watch.started")

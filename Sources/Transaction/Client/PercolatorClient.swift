@@ -35,8 +35,10 @@ public struct PercolatorTxn: Sendable {
 
 /// A minimal Percolator client (two-phase commit, snapshot reads, lock resolution) over ``TxnKVClient``.
 ///
-/// Sends each request to the single server behind `rpc` (one region): every prewrite is one request, so
-/// a failed prewrite leaves no locks. Used by the tests and reusable by a CLI.
+/// Requests go through `rpc`: one server in the tests, or ``RoutedTxnKVClient`` (KVClient), which
+/// splits them by region comparing `EncodeBytes(key)` with region bounds (the transactional key space).
+/// A failed prewrite rolls back nothing itself; its locks are resolved by readers or by the retry. Used by
+/// the tests, `tinykv-ctl txn` and `tinykv-bench --workload txn`.
 public struct PercolatorClient: Sendable {
     public let rpc: any TxnKVClient
     public let oracle: any TimestampOracle
@@ -121,8 +123,8 @@ public struct PercolatorClient: Sendable {
         guard !mutations.isEmpty else { return txn.startTs }
         try await prewrite(txn)
         let commitTs = try await oracle.next()
-        try await commitPrimary(txn, at: commitTs)
-        await commitSecondaries(txn, at: commitTs)
+        let committed = try await commitPrimaryBatch(txn, at: commitTs)
+        await commitSecondaries(txn, at: commitTs, except: committed)
         return commitTs
     }
 
@@ -150,8 +152,20 @@ public struct PercolatorClient: Sendable {
     }
 
     /// Commits the secondary keys; failures are left to lock resolution (the transaction is committed).
-    public func commitSecondaries(_ txn: PercolatorTxn, at commitTs: UInt64) async {
-        let keys = txn.mutations.dropFirst().map(\.key)
+    /// Commits the primary together with the secondaries of its region (one request, one raft
+    /// write); returns the keys committed. Throws like ``commitPrimary(_:at:)``.
+    public func commitPrimaryBatch(_ txn: PercolatorTxn, at commitTs: UInt64) async throws -> Set<[UInt8]> {
+        let keys = txn.mutations.map(\.key)
+        guard !keys.isEmpty else { return [] }
+        let (response, committed) = try await rpc.commitPrimaryBatch(
+            Kvrpcpb.CommitRequest(startVersion: txn.startTs, keys: keys, commitVersion: commitTs))
+        if let regionError = response.regionError { throw PercolatorError.region(regionError) }
+        if let error = response.error { throw PercolatorError.aborted("commit: \(error)") }
+        return Set(committed)
+    }
+
+    public func commitSecondaries(_ txn: PercolatorTxn, at commitTs: UInt64, except committed: Set<[UInt8]> = []) async {
+        let keys = txn.mutations.dropFirst().map(\.key).filter { !committed.contains($0) }
         guard !keys.isEmpty else { return }
         _ = try? await rpc.commit(Kvrpcpb.CommitRequest(startVersion: txn.startTs, keys: keys, commitVersion: commitTs))
     }

@@ -12,6 +12,18 @@ public protocol TxnKVClient: Sendable {
     func checkTxnStatus(_ request: Kvrpcpb.CheckTxnStatusRequest) async throws -> Kvrpcpb.CheckTxnStatusResponse
     func batchRollback(_ request: Kvrpcpb.BatchRollbackRequest) async throws -> Kvrpcpb.BatchRollbackResponse
     func resolveLock(_ request: Kvrpcpb.ResolveLockRequest) async throws -> Kvrpcpb.ResolveLockResponse
+    /// Commits `request.keys[0]` (the primary) together with those other keys that live in the
+    /// primary's region, in one request (so one raft write commits them all, atomically, as
+    /// TiDB commits the primary's batch); returns the response and the keys it covered. The
+    /// transaction is committed once this succeeds; the remaining keys are secondaries.
+    func commitPrimaryBatch(_ request: Kvrpcpb.CommitRequest) async throws -> (response: Kvrpcpb.CommitResponse, committed: [[UInt8]])
+}
+
+extension TxnKVClient {
+    /// Without regions (one store holds every key) the whole request is the primary's batch.
+    public func commitPrimaryBatch(_ request: Kvrpcpb.CommitRequest) async throws -> (response: Kvrpcpb.CommitResponse, committed: [[UInt8]]) {
+        (try await commit(request), request.keys)
+    }
 }
 
 extension TransactionService: TxnKVClient {}

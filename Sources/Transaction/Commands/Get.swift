@@ -7,7 +7,7 @@ extension TransactionService {
     /// `KeyError.locked` (the client resolves it and retries); newer locks are ignored. A read at
     /// ``Timestamp/max`` is blocked by primary locks only (TinyKV's `IsLockedFor`).
     public func get(_ request: Kvrpcpb.GetRequest) async -> Kvrpcpb.GetResponse {
-        await read(request.context) { mvcc in
+        await read(request.context, keys: [request.key]) { mvcc in
             var response = Kvrpcpb.GetResponse()
             if let lock = try mvcc.lock(request.key), lock.blocksRead(of: request.key, at: request.version) {
                 response.error = Kvrpcpb.KeyError(locked: lock.info(key: request.key))

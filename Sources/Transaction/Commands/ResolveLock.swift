@@ -7,7 +7,7 @@ extension TransactionService {
     public func resolveLock(_ request: Kvrpcpb.ResolveLockRequest) async -> Kvrpcpb.ResolveLockResponse {
         let found: [[UInt8]]
         do {
-            let reader = MvccReader(try await storage.reader(request.context ?? Kvrpcpb.Context()))
+            let reader = MvccReader(try await storage.reader(request.context ?? Kvrpcpb.Context(), for: .transactional([])))
             found = try reader.locks(startTs: request.startVersion).map(\.key)
         } catch {
             return failure(error)

@@ -6,7 +6,7 @@ extension TransactionService {
     /// Deleted keys are skipped. A key locked by a transaction that started at or before `version`
     /// yields a pair with only `key` and `error.locked` set; it counts toward the limit.
     public func scan(_ request: Kvrpcpb.ScanRequest) async -> Kvrpcpb.ScanResponse {
-        await read(request.context) { mvcc in
+        await read(request.context, keys: [request.startKey]) { mvcc in
             var response = Kvrpcpb.ScanResponse()
             guard request.limit > 0 else { return response }
             let scanner = try MvccScanner(mvcc, start: request.startKey, ts: request.version)
