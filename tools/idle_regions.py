@@ -199,16 +199,21 @@ def main():
             for i in range(3):
                 start_store(i, "idle.toml")
             restarted = time.time()
+            previous = None
             while True:
+                # The scheduler's view lags (leaders report every 10 s): give elections two
+                # election timeouts, then wait for balanced leader counts that stay put.
+                time.sleep(10)
                 count, leaders, _ = layout()
                 total = sum(leaders.values())
                 print(f"[restart +{time.time() - restarted:4.0f}s] {count} regions, leaders {leaders}", flush=True)
-                balanced = total == count and leaders and max(leaders.values()) - min(leaders.values()) <= max(2, count // 50)
-                if balanced and len(leaders) == 3:
+                balanced = total == count and len(leaders) == 3 and \
+                    max(leaders.values()) - min(leaders.values()) <= max(2, count // 50)
+                if time.time() - restarted >= 30 and balanced and leaders == previous:
                     break
+                previous = leaders
                 if time.time() - restarted > 1800:
                     raise TimeoutError("leaders did not settle in 30 minutes")
-                time.sleep(5)
             print(f"settled {time.time() - restarted:.0f}s after the restart; idling {args.settle:.0f}s", flush=True)
             time.sleep(args.settle)
             pids = {i: procs[i].proc.pid for i in procs}
