@@ -213,11 +213,13 @@ def test_4mib_splits_and_a_fourth_store_takes_its_share(workdir):
         first_share = time.time() - started
 
         def balanced():
+            # A balanced share: within 1 of the mean, plus the balance-region scheduler's own
+            # tolerance for replicas (5% of the mean: it stops moving inside that band).
             regions, replicas, leaders = cluster.layout()
             total_replicas = sum(replicas.values())
             total_leaders = sum(leaders.values())
             return (all(len(r.peers) == 3 for r in regions) and total_leaders == len(regions)
-                    and abs(replicas.get(new_store, 0) - total_replicas / 4) <= 1
+                    and abs(replicas.get(new_store, 0) - total_replicas / 4) <= 1 + 0.05 * total_replicas / 4
                     and abs(leaders.get(new_store, 0) - total_leaders / 4) <= 1)
         wait_for(balanced, 180, lambda: f"not balanced after 180 s: {cluster.layout()[1:]}")
         balanced_after = time.time() - started
