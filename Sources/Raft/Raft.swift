@@ -87,6 +87,8 @@ final class RaftCore {
   var electionElapsed = 0
   var heartbeatElapsed = 0
   var randomizedElectionTimeout = 0
+  /// Vote requests are ignored until the first election timeout (`RaftConfig.leaseAfterStart`).
+  var startupLease = false
   private var random: SeededGenerator
 
   init(config: RaftConfig, storage: any RaftStorage) throws {
@@ -117,6 +119,7 @@ final class RaftCore {
       raftLog.appliedTo(config.applied)
     }
     becomeFollower(term: term, leader: 0)
+    startupLease = config.leaseAfterStart && config.checkQuorum
   }
 
   func loadHardState(_ state: Eraftpb.HardState) {
@@ -262,6 +265,7 @@ final class RaftCore {
 
   func becomeCandidate() {
     precondition(role != .leader, "invalid transition [leader -> candidate]")
+    startupLease = false
     reset(term: term + 1)
     vote = id
     role = .candidate
@@ -375,6 +379,7 @@ final class RaftCore {
 
   func tickElection() {
     electionElapsed += 1
+    if electionElapsed >= electionTimeout { startupLease = false }
     if isPromotable && pastElectionTimeout() {
       electionElapsed = 0
       try? step(Eraftpb.Message(msgType: .msgHup, from: id))
@@ -425,7 +430,7 @@ final class RaftCore {
     } else if message.term > term {
       if message.msgType.isVoteRequest {
         let forced = message.context == campaignTransferContext
-        let inLease = checkQuorum && leaderId != 0 && electionElapsed < electionTimeout
+        let inLease = checkQuorum && (leaderId != 0 || startupLease) && electionElapsed < electionTimeout
         // Lease: we heard from a live leader recently; ignore disruptors.
         if !forced && inLease { return }
       }

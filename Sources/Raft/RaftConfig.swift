@@ -55,6 +55,11 @@ public struct RaftConfig: Sendable {
   public var checkQuorum: Bool
   /// Seed of the election-timeout randomizer; runs are fully deterministic given the seed.
   public var randomSeed: UInt64
+  /// With `checkQuorum`: a node (re)started from storage ignores vote requests for its first
+  /// election timeout, as if it had just heard from a leader. A leader serving lease reads
+  /// counts on its followers' promise not to vote for a while after acknowledging it; a
+  /// follower that crashed and restarted at once would otherwise forget that promise.
+  public var leaseAfterStart: Bool
   /// Encoding of `ConfChange` into entry data; required for membership changes.
   public var confChangeCodec: (any ConfChangeCodec)?
 
@@ -69,6 +74,7 @@ public struct RaftConfig: Sendable {
     preVote: Bool = false,
     checkQuorum: Bool = false,
     randomSeed: UInt64 = 0,
+    leaseAfterStart: Bool = false,
     confChangeCodec: (any ConfChangeCodec)? = nil
   ) {
     self.id = id
@@ -81,6 +87,7 @@ public struct RaftConfig: Sendable {
     self.preVote = preVote
     self.checkQuorum = checkQuorum
     self.randomSeed = randomSeed
+    self.leaseAfterStart = leaseAfterStart
     self.confChangeCodec = confChangeCodec
   }
 

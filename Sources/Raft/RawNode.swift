@@ -184,6 +184,16 @@ public final class RawNode {
   /// committed, handed out and replicated to every voter; no transfer, conf change or read.
   public var isQuiescentLeader: Bool { raft.isQuiescentLeader }
 
+  /// The highest log index known to be committed.
+  public var commitIndex: UInt64 { raft.raftLog.committed }
+
+  /// Whether an entry of the current term is committed (before that, a new leader's commit
+  /// index may lag what earlier leaders committed, so it must not serve reads).
+  public var hasCommittedEntryInCurrentTerm: Bool { raft.committedEntryInCurrentTerm() }
+
+  /// The peer a leadership transfer is under way to (0: none).
+  public var leadTransferee: UInt64 { raft.leadTransferee }
+
   /// The known leader (0 if none) and this node's role, without copying progress.
   public var softState: SoftState { raft.softState }
 

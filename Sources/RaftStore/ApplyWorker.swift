@@ -9,7 +9,9 @@ import TinyKVProto
 /// each touched region's `RaftApplyState` (so data and applied index are atomic),
 /// writes it without sync (the synced raft log is replayed from the applied index
 /// after a crash), then answers the proposals and reports applied indexes, membership
-/// changes and log truncations to the poller.
+/// changes and log truncations to the poller. Get and Snap commands in the log are
+/// answered here too (the value as of their entry; the region). Received snapshots are
+/// installed here from their files (``SnapshotApplier``).
 final class ApplyWorker: @unchecked Sendable {
     /// Apply-side state of one region.
     private struct Delegate {
@@ -80,8 +82,9 @@ final class ApplyWorker: @unchecked Sendable {
                     if results[regionID] == nil { order.append(regionID) }
                     var removed = false
                     for entry in entries where entry.index > delegate.applyState.appliedIndex {
-                        let error = apply(entry, peerID: peerID, delegate: &delegate, batch: &batch, result: &result)
-                        answer(entry, error: error, delegate: &delegate, answers: &answers)
+                        var responses: [RaftCmdpb.Response] = []
+                        let error = apply(entry, peerID: peerID, delegate: &delegate, batch: &batch, result: &result, responses: &responses)
+                        answer(entry, error: error, responses: responses, delegate: &delegate, answers: &answers)
                         delegate.applyState.appliedIndex = entry.index
                         RaftStoreMetrics.appliedEntries.increment()
                         if result.removedSelf { removed = true; break }
@@ -96,15 +99,20 @@ final class ApplyWorker: @unchecked Sendable {
                         batch.put(.raft, Keys.applyStateKey(regionID), delegate.applyState.encode())
                         delegates[regionID] = delegate
                     }
-                case .installSnapshot(let data, let index, let term, let oldRegion, let done):
+                case .installSnapshot(let data, let key, let oldRegion, let files, let done):
                     flush()
                     let regionID = data.region?.id ?? 0
                     for proposal in delegates[regionID]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.staleCommand())) }
+                    delegates[regionID] = nil
                     do {
-                        try kvEngine.write(SnapshotBuilder.installBatch(data, index: index, term: term, oldRegion: oldRegion, reader: kvEngine), sync: true)
+                        let started = ContinuousClock.now
+                        try SnapshotApplier.apply(data, key: key, oldRegion: oldRegion, kvEngine: kvEngine, manager: files)
+                        logger.info("snapshot data applied", metadata: ["region": "\(regionID)", "index": "\(key.index)",
+                                                                        "bytes": "\(data.fileSize)", "took": "\(ContinuousClock.now - started)"])
                         delegates[regionID] = Delegate(
                             region: data.region ?? Metapb.Region(),
-                            applyState: RaftServerpb.RaftApplyState(appliedIndex: index, truncatedState: RaftServerpb.RaftTruncatedState(index: index, term: term)))
+                            applyState: RaftServerpb.RaftApplyState(appliedIndex: key.index,
+                                                                    truncatedState: RaftServerpb.RaftTruncatedState(index: key.index, term: key.term)))
                         done.finish()
                     } catch {
                         done.finish(error)
@@ -116,10 +124,13 @@ final class ApplyWorker: @unchecked Sendable {
                     delegates[region.id] = nil
                     var destroy = WriteBatch()
                     do {
-                        if !region.peers.isEmpty { try RegionData.deleteAll(region, in: kvEngine, into: &destroy) }
+                        // Tombstone first, then the data in bounded batches: after a crash in between,
+                        // the leftover keys belong to no local region (unreachable) until a region
+                        // covering them is created here, which clears its range first.
                         destroy.delete(.raft, Keys.applyStateKey(region.id))
                         destroy.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .tombstone, region: region).encode())
                         try kvEngine.write(destroy, sync: true)
+                        if !region.peers.isEmpty { try SnapshotApplier.clear(region, kvEngine: kvEngine) }
                         done.finish()
                     } catch {
                         done.finish(error)
@@ -148,12 +159,20 @@ final class ApplyWorker: @unchecked Sendable {
 
     /// Answers the proposals at or before `entry`: the one at its index with its term
     /// gets `error` (nil = success); any other one was superseded (stale command).
-    private func answer(_ entry: Eraftpb.Entry, error: Errorpb.Error?, delegate: inout Delegate,
+    private func answer(_ entry: Eraftpb.Entry, error: Errorpb.Error?, responses: [RaftCmdpb.Response], delegate: inout Delegate,
                         answers: inout [(WriteCallback, Errorpb.Error?)]) {
         while let first = delegate.pending.first, first.index <= entry.index {
             delegate.pending.removeFirst()
             if first.index == entry.index && first.term == entry.term {
-                answers.append((first.callback, error))
+                if error == nil, let respond = first.respond {
+                    let callback = first.callback
+                    answers.append(({ error in
+                        if error == nil { respond(responses) }
+                        callback(error)
+                    }, nil))
+                } else {
+                    answers.append((first.callback, error))
+                }
             } else {
                 answers.append((first.callback, RegionErrors.staleCommand()))
             }
@@ -162,7 +181,7 @@ final class ApplyWorker: @unchecked Sendable {
 
     /// Applies one entry into `batch`; returns the error for its proposer, if any.
     private func apply(_ entry: Eraftpb.Entry, peerID: UInt64, delegate: inout Delegate,
-                       batch: inout WriteBatch, result: inout ApplyResult) -> Errorpb.Error? {
+                       batch: inout WriteBatch, result: inout ApplyResult, responses: inout [RaftCmdpb.Response]) -> Errorpb.Error? {
         if entry.data.isEmpty { return nil }  // a new leader's empty entry
         do {
             switch entry.entryType {
@@ -175,7 +194,7 @@ final class ApplyWorker: @unchecked Sendable {
                 if let admin = command.adminRequest {
                     return applyAdmin(admin, command: command, delegate: &delegate, batch: &batch, result: &result)
                 }
-                return applyData(command, delegate: delegate, batch: &batch, result: &result)
+                return applyData(command, delegate: delegate, batch: &batch, result: &result, responses: &responses)
             }
         } catch {
             logger.error("undecodable raft command skipped", metadata: ["region": "\(delegate.region.id)", "index": "\(entry.index)", "error": "\(error)"])
@@ -184,7 +203,7 @@ final class ApplyWorker: @unchecked Sendable {
     }
 
     private func applyData(_ command: RaftCmdpb.RaftCmdRequest, delegate: Delegate, batch: inout WriteBatch,
-                           result: inout ApplyResult) -> Errorpb.Error? {
+                           result: inout ApplyResult, responses: inout [RaftCmdpb.Response]) -> Errorpb.Error? {
         let region = delegate.region
         if let error = RegionErrors.checkEpoch(command.header?.regionEpoch, region: region, admin: false) { return error }
         // Check every key first: a command applies entirely or not at all.
@@ -192,26 +211,57 @@ final class ApplyWorker: @unchecked Sendable {
             let (cf, key): (String, [UInt8]?) = switch request.cmdType {
             case .put: (request.put?.cf ?? "", request.put?.key)
             case .delete: (request.delete?.cf ?? "", request.delete?.key)
+            case .get: (request.get?.cf ?? "", request.get?.key)
             default: ("", nil)
             }
             if let key, !RegionData.contains(region, ColumnFamily.named(cf) ?? .default, key) {
                 return RegionData.keyNotInRegion(region, ColumnFamily.named(cf) ?? .default, key)
             }
         }
+        var answered: [RaftCmdpb.Response] = []
         for request in command.requests {
             switch request.cmdType {
             case .put:
                 guard let put = request.put else { continue }
                 batch.put(ColumnFamily.named(put.cf) ?? .default, put.key, put.value)
                 result.sizeDiff += UInt64(put.key.count + put.value.count)
+                answered.append(RaftCmdpb.Response(cmdType: .put, put: RaftCmdpb.PutResponse()))
             case .delete:
                 guard let delete = request.delete else { continue }
                 batch.delete(ColumnFamily.named(delete.cf) ?? .default, delete.key)
+                answered.append(RaftCmdpb.Response(cmdType: .delete, delete: RaftCmdpb.DeleteResponse()))
+            case .get:
+                // Reads through the log (the services' fast path is ReadIndex): the value as of
+                // this entry, including the earlier writes of this round's batch.
+                guard let get = request.get else { continue }
+                do {
+                    let value = try read(ColumnFamily.named(get.cf) ?? .default, get.key, through: batch)
+                    answered.append(RaftCmdpb.Response(cmdType: .get, get: RaftCmdpb.GetResponse(value: value ?? [])))
+                } catch {
+                    return Errorpb.Error(message: "get failed: \(error)")
+                }
+            case .snap:
+                answered.append(RaftCmdpb.Response(cmdType: .snap, snap: RaftCmdpb.SnapResponse(region: region)))
             default:
-                continue  // Get/Snap are served by ReadIndex, not through the log
+                continue
             }
         }
+        responses = answered
         return nil
+    }
+
+    /// The value of `key` as the writes in `batch` (not yet written) leave it, else the engine's.
+    private func read(_ cf: ColumnFamily, _ key: [UInt8], through batch: WriteBatch) throws -> [UInt8]? {
+        for operation in batch.operations.reversed() {
+            switch operation {
+            case .put(let family, let stored, let value) where family == cf && stored == key: return value
+            case .delete(let family, let stored) where family == cf && stored == key: return nil
+            case .deleteRange(let family, let start, let end)
+                where family == cf && !key.lexicographicallyPrecedes(start) && key.lexicographicallyPrecedes(end): return nil
+            default: continue
+            }
+        }
+        return try kvEngine.get(cf, key)
     }
 
     private func applyAdmin(_ admin: RaftCmdpb.AdminRequest, command: RaftCmdpb.RaftCmdRequest, delegate: inout Delegate,

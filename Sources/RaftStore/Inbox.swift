@@ -48,6 +48,13 @@ final class Inbox<Element: Sendable>: @unchecked Sendable {
         return taken
     }
 
+    /// Everything queued; waits at most `timeout` for something to arrive (then may be empty).
+    /// Returns nil once closed and drained.
+    func drain(timeout: Duration) -> [Element]? {
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        return drain(until: Date().addingTimeInterval(max(0, seconds)))
+    }
+
     func close() {
         condition.lock()
         closed = true

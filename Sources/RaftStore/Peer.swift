@@ -16,6 +16,15 @@ struct PendingRead {
     var index: UInt64?
     /// The tick the request was made at (to give up on reads Raft dropped).
     var tick: UInt64
+    /// Lease clock time before the ReadIndex heartbeats were sent: their quorum renews the lease from here.
+    var startedAt: Duration
+}
+
+/// A read served under the leader lease, once the applied index reaches `index`
+/// (the commit index when the read arrived).
+struct LocalRead {
+    var index: UInt64
+    var callback: ReadCallback
 }
 
 /// One region's replica on this store, as the poller thread sees it.
@@ -31,6 +40,15 @@ final class Peer {
     /// Reads received this round (one ReadIndex for all of them).
     var readsToSend: [ReadCallback] = []
     var pendingReads: [PendingRead] = []
+    /// Reads admitted under the lease, waiting for the applied index (served in arrival order).
+    var localReads: [LocalRead] = []
+    /// The leader lease (only meaningful while leader).
+    var lease: LeaderLease
+    /// The first index of this peer's current leadership (its empty entry): once applied,
+    /// everything earlier leaders acknowledged is in the state machine.
+    var termStartIndex: UInt64 = .max
+    /// Lease reads are coming in and the lease runs out soon: start a ReadIndex round to renew it.
+    var wantsLeaseRenewal = false
     /// Known peers of the region by id (the region's members plus message senders).
     var peerCache: [UInt64: Metapb.Peer] = [:]
     /// Ticks since the last log GC check / region heartbeat.
@@ -50,8 +68,11 @@ final class Peer {
     /// Ticks since a follower last heard from its leader.
     var ticksSinceLeaderMessage = 0
 
-    init(meta: Metapb.Peer, storage: PeerStorage, config: RaftStoreConfig) throws {
+    /// `restarted`: loaded from disk at store start (it ignores votes for an election
+    /// timeout, keeping the promise behind other leaders' leases across a crash).
+    init(meta: Metapb.Peer, storage: PeerStorage, config: RaftStoreConfig, restarted: Bool = false) throws {
         regionID = storage.regionID
+        lease = LeaderLease(duration: config.leaderLeaseDuration)
         self.meta = meta
         self.storage = storage
         appliedIndex = storage.appliedIndexAtStart
@@ -59,7 +80,7 @@ final class Peer {
             id: meta.id, electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks,
             applied: storage.appliedIndexAtStart, maxSizePerMsg: 1 << 20, maxInflightMsgs: 256,
             preVote: true, checkQuorum: true, randomSeed: UInt64.random(in: 0...UInt64.max),
-            confChangeCodec: ProtobufConfChangeCodec())
+            leaseAfterStart: restarted, confChangeCodec: ProtobufConfChangeCodec())
         raw = try RawNode(config: raftConfig, storage: storage)
         refreshPeerCache()
     }
@@ -90,8 +111,10 @@ final class Peer {
     func failPending(_ error: Errorpb.Error, includingProposals: Bool) {
         for read in pendingReads { for callback in read.callbacks { callback(.failure(RegionError(error))) } }
         for callback in readsToSend { callback(.failure(RegionError(error))) }
+        for read in localReads { read.callback(.failure(RegionError(error))) }
         pendingReads = []
         readsToSend = []
+        localReads = []
         if includingProposals {
             for proposal in proposals { proposal.callback(error) }
             proposals = []

@@ -25,10 +25,22 @@ final class PeerStorage: RaftStorage {
     /// Recent entries, contiguous, ending at the last index (may be empty).
     private var cache: [Eraftpb.Entry] = []
     private let maxCachedEntries: Int
+    /// Generates snapshots in the background (nil: this storage never offers one).
+    private let snapshotWorker: SnapshotWorker?
+    /// Where the snapshot Raft asks for is: not started, being generated, or ready to hand out.
+    private var snapshotState = SnapshotState.idle
+
+    private enum SnapshotState {
+        case idle
+        case generating
+        case ready(Eraftpb.Snapshot)
+    }
 
     /// Loads the peer's state; missing states are those of a new, uninitialized peer.
-    init(region: Metapb.Region, raftEngine: any KVEngine, kvEngine: any KVEngine, maxCachedEntries: Int = 4096) throws {
+    init(region: Metapb.Region, raftEngine: any KVEngine, kvEngine: any KVEngine, maxCachedEntries: Int = 4096,
+         snapshotWorker: SnapshotWorker? = nil) throws {
         regionID = region.id
+        self.snapshotWorker = snapshotWorker
         self.region = region
         self.raftEngine = raftEngine
         self.kvEngine = kvEngine
@@ -114,8 +126,62 @@ final class PeerStorage: RaftStorage {
         return result
     }
 
+    /// The snapshot to send to a follower that is too far behind, or
+    /// `snapshotTemporarilyUnavailable` while it is generated in the background (Raft asks
+    /// again on a later heartbeat response, as with etcd and TiKV).
+    ///
+    /// The consistent kv-engine view, the index and the term are taken here, on the raft
+    /// thread (cheap); the data is written to files by the ``SnapshotWorker``. A generated
+    /// snapshot is handed out once (its send deletes its files), as in TinyKV: the next
+    /// request generates a new one, with the region as it is then.
     func snapshot() throws -> Eraftpb.Snapshot {
-        try SnapshotBuilder.build(regionID: regionID, kvEngine: kvEngine) { try self.term($0) }
+        if case .ready(let snapshot) = snapshotState {
+            snapshotState = .idle
+            // Useless once the log no longer continues from it: generate a newer one.
+            if snapshot.metadata?.index ?? 0 >= truncated.index { return snapshot }
+            deleteFiles(of: snapshot)
+        }
+        guard case .idle = snapshotState, let worker = snapshotWorker else { throw RaftStorageError.snapshotTemporarilyUnavailable }
+        // Raft treats any other error as fatal: a failure here (the engine closing) is "not yet".
+        guard let view = try? kvEngine.snapshot(),
+              let stateBytes = try? view.get(.raft, Keys.regionStateKey(regionID)),
+              let region = (try? RaftServerpb.RegionLocalState(decoding: stateBytes))?.region,
+              let applyState = try? view.get(.raft, Keys.applyStateKey(regionID)).map({ try RaftServerpb.RaftApplyState(decoding: $0) }) else {
+            throw RaftStorageError.snapshotTemporarilyUnavailable
+        }
+        let index = applyState.appliedIndex
+        let term: UInt64
+        if let truncatedState = applyState.truncatedState, truncatedState.index == index {
+            term = truncatedState.term
+        } else if let found = try? self.term(index) {
+            term = found
+        } else {
+            throw RaftStorageError.snapshotTemporarilyUnavailable
+        }
+        snapshotState = .generating
+        worker.generate(region: region, index: index, term: term, view: view)
+        throw RaftStorageError.snapshotTemporarilyUnavailable
+    }
+
+    /// The background generation started by ``snapshot()`` finished.
+    func snapshotGenerated(_ result: Result<Eraftpb.Snapshot, any Error>) {
+        switch result {
+        case .success(let snapshot): snapshotState = .ready(snapshot)
+        case .failure: snapshotState = .idle
+        }
+    }
+
+    /// Drops the generated snapshot nobody sends (the peer is destroyed).
+    func dropGeneratedSnapshot() {
+        guard case .ready(let snapshot) = snapshotState else { return }
+        deleteFiles(of: snapshot)
+        snapshotState = .idle
+    }
+
+    private func deleteFiles(of snapshot: Eraftpb.Snapshot) {
+        let files = (try? RaftServerpb.RaftSnapshotData(decoding: snapshot.data))?.meta?.cfFiles ?? []
+        snapshotWorker?.manager.deleteGenerated(SnapshotKey(regionID: regionID, term: snapshot.metadata?.term ?? 0,
+                                                            index: snapshot.metadata?.index ?? 0), files: files)
     }
 
     // MARK: - Writes (into the round's raft-engine batch)
@@ -185,66 +251,4 @@ final class PeerStorage: RaftStorage {
 
     /// Number of entries in the log (for log GC decisions).
     var entryCount: UInt64 { raftState.lastIndex - truncated.index }
-}
-
-/// Builds and installs snapshots: the region's data of every data column family
-/// from one consistent kv-engine snapshot, plus the region and apply state.
-///
-/// `RaftSnapshotData.data` holds the pairs column family after column family, and
-/// `meta.cf_files` lists each family with its pair count in `size`, in the same order.
-/// The whole snapshot is built in memory: fine for the default region size (96 MiB
-/// split size), documented as a limit.
-enum SnapshotBuilder {
-    static func build(regionID: UInt64, kvEngine: any KVEngine, term: (UInt64) throws -> UInt64) throws -> Eraftpb.Snapshot {
-        let view = try kvEngine.snapshot()
-        guard let stateBytes = try view.get(.raft, Keys.regionStateKey(regionID)),
-              let region = try RaftServerpb.RegionLocalState(decoding: stateBytes).region else {
-            throw RaftStorageError.snapshotTemporarilyUnavailable
-        }
-        let applyState = try view.get(.raft, Keys.applyStateKey(regionID))
-            .map { try RaftServerpb.RaftApplyState(decoding: $0) } ?? RaftServerpb.RaftApplyState()
-        let index = applyState.appliedIndex
-        let snapshotTerm: UInt64
-        if let truncatedState = applyState.truncatedState, truncatedState.index == index {
-            snapshotTerm = truncatedState.term
-        } else {
-            snapshotTerm = try term(index)
-        }
-        var data = RaftServerpb.RaftSnapshotData(region: region)
-        var files: [RaftServerpb.SnapshotCFFile] = []
-        var counts: [ColumnFamily: UInt64] = [:]
-        try RegionData.forEach(region, in: view) { cf, key, value in
-            data.data.append(RaftServerpb.KeyValue(key: key, value: value))
-            counts[cf, default: 0] += 1
-        }
-        for cf in ColumnFamily.dataFamilies { files.append(RaftServerpb.SnapshotCFFile(cf: cf.name, size: counts[cf] ?? 0)) }
-        data.meta = RaftServerpb.SnapshotMeta(cfFiles: files)
-        let metadata = Eraftpb.SnapshotMetadata(confState: Eraftpb.ConfState(nodes: region.peers.map(\.id)),
-                                                index: index, term: snapshotTerm)
-        return Eraftpb.Snapshot(data: data.encode(), metadata: metadata)
-    }
-
-    /// The kv-engine writes that install `data` at `index`/`term`: clear the old and new
-    /// ranges of every data family, write the pairs, the apply state and the region state.
-    static func installBatch(_ data: RaftServerpb.RaftSnapshotData, index: UInt64, term: UInt64,
-                             oldRegion: Metapb.Region?, reader: any KVReader) throws -> WriteBatch {
-        var batch = WriteBatch()
-        let region = data.region ?? Metapb.Region()
-        try RegionData.deleteAll(region, in: reader, into: &batch)
-        if let old = oldRegion, !old.peers.isEmpty, (old.startKey, old.endKey) != (region.startKey, region.endKey) {
-            try RegionData.deleteAll(old, in: reader, into: &batch)
-        }
-        var offset = 0
-        for file in data.meta?.cfFiles ?? [] {
-            let cf = ColumnFamily(file.cf)
-            let end = min(data.data.count, offset + Int(file.size))
-            for pair in data.data[offset..<end] { batch.put(cf, pair.key, pair.value) }
-            offset = end
-        }
-        let truncatedState = RaftServerpb.RaftTruncatedState(index: index, term: term)
-        batch.put(.raft, Keys.applyStateKey(region.id),
-                  RaftServerpb.RaftApplyState(appliedIndex: index, truncatedState: truncatedState).encode())
-        batch.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .normal, region: region).encode())
-        return batch
-    }
 }

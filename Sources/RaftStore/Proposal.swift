@@ -12,13 +12,24 @@ typealias ReadCallback = @Sendable (Result<any KVReader, RegionError>) -> Void
 struct Proposal: Sendable {
     var index: UInt64
     var term: UInt64
+    /// Hears the command's responses (Get values, Snap regions) just before `callback(nil)`.
+    var respond: (@Sendable ([RaftCmdpb.Response]) -> Void)? = nil
     var callback: WriteCallback
+    /// Lease clock time before the entry was sent: its commit renews the leader lease from here.
+    var proposedAt: Duration = .zero
 }
+
+/// Called once with the response to a command proposed through the log (its header carries any error).
+typealias CommandCallback = @Sendable (RaftCmdpb.RaftCmdResponse) -> Void
 
 /// Work for the raft poller thread.
 enum PollerMessage: Sendable {
     case raftMessage(RaftServerpb.RaftMessage)
     case propose(RaftCmdpb.RaftCmdRequest, WriteCallback)
+    /// A command whose responses the caller wants (Get and Snap read at apply time).
+    case command(RaftCmdpb.RaftCmdRequest, CommandCallback)
+    /// The background generation of a region's snapshot finished.
+    case snapshotGenerated(regionID: UInt64, Result<Eraftpb.Snapshot, any Error>)
     case read(Kvrpcpb.Context, ReadCallback)
     case applied([ApplyResult])
     case snapshotStatus(regionID: UInt64, peerID: UInt64, success: Bool)
@@ -64,8 +75,8 @@ struct SplitResult: Sendable {
 enum ApplyTask: @unchecked Sendable {
     /// Committed entries of one region, with the proposals whose index they cover.
     case apply(regionID: UInt64, peerID: UInt64, entries: [Eraftpb.Entry], proposals: [Proposal])
-    /// Installs a received snapshot's data (synced) and signals `done`.
-    case installSnapshot(RaftServerpb.RaftSnapshotData, index: UInt64, term: UInt64, oldRegion: Metapb.Region?, done: Completion)
+    /// Installs a received snapshot from its files (``SnapshotApplier``) and signals `done`.
+    case installSnapshot(RaftServerpb.RaftSnapshotData, key: SnapshotKey, oldRegion: Metapb.Region?, files: SnapshotManager, done: Completion)
     /// Deletes a destroyed peer's data and apply state, keeping a tombstone region state.
     case destroy(region: Metapb.Region, done: Completion)
 }

@@ -17,15 +17,14 @@ public final class RaftClient: RaftTransport {
     private let logger: Logger
     private let tls: TLSConfig?
     private let connections = Mutex<[UInt64: StoreConnection]>([:])
+    private let snapshots: SnapshotManager
 
-    /// Chunk size of snapshot data on the `Snapshot` stream.
-    public static let snapshotChunkSize = 1 << 20
-
-    /// Connects to other stores over TLS when `tls` is given.
-    public init(scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig? = nil) {
+    /// Connects to other stores over TLS when `tls` is given; sends snapshots from `snapshots`' files.
+    public init(scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig? = nil, snapshots: SnapshotManager) {
         self.scheduler = scheduler
         self.logger = logger
         self.tls = tls
+        self.snapshots = snapshots
     }
 
     public func send(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
@@ -50,7 +49,7 @@ public final class RaftClient: RaftTransport {
     private func connection(to storeID: UInt64) -> StoreConnection {
         connections.withLock { current in
             if let existing = current[storeID] { return existing }
-            let created = StoreConnection(storeID: storeID, scheduler: scheduler, logger: logger, tls: tls)
+            let created = StoreConnection(storeID: storeID, scheduler: scheduler, logger: logger, tls: tls, snapshots: snapshots)
             current[storeID] = created
             return created
         }
@@ -71,9 +70,13 @@ final class StoreConnection: Sendable {
     private let input: AsyncStream<Void>.Continuation
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let channel = Mutex<GRPCChannel?>(nil)
+    private let snapshots: SnapshotManager
+    /// One snapshot stream at a time to a store: a second one waits for the first.
+    private let snapshotSlot = SnapshotSlot()
 
-    init(storeID: UInt64, scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig?) {
+    init(storeID: UInt64, scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig?, snapshots: SnapshotManager) {
         self.storeID = storeID
+        self.snapshots = snapshots
         self.scheduler = scheduler
         self.logger = logger
         self.tls = tls
@@ -172,28 +175,51 @@ final class StoreConnection: Sendable {
         }
     }
 
-    /// Sends a snapshot on its own `Snapshot` stream: the message (with the data moved out)
-    /// first, then the data in chunks.
+    /// Sends a snapshot on its own `Snapshot` stream (``SnapshotSender``: the message, then the
+    /// files read from disk in 1 MiB chunks), one stream at a time to this store.
     private func sendSnapshot(_ message: RaftServerpb.RaftMessage, feedback: TransportFeedback) async {
+        await snapshotSlot.acquire()
+        defer { snapshotSlot.release() }
         do {
             let channel = try await connect()
             let call = try channel.clientStreaming(method: Tinykvpb.TinyKv.snapshot.path, timeout: .seconds(600))
-            var header = message
-            let data = message.message?.snapshot?.data ?? []
-            header.message?.snapshot?.data = []
-            try await call.send(RaftServerpb.SnapshotChunk(message: header).encode())
-            var offset = 0
-            while offset < data.count {
-                let end = min(data.count, offset + RaftClient.snapshotChunkSize)
-                try await call.send(RaftServerpb.SnapshotChunk(data: Array(data[offset..<end])).encode())
-                offset = end
+            do {
+                try await SnapshotSender.send(message, manager: snapshots) { chunk in try await call.send(chunk.encode()) }
+                _ = try await call.finish()
+            } catch {
+                call.cancel()
+                throw error
             }
-            _ = try await call.finish()
             feedback.snapshotFinished(message, true)
         } catch {
             logger.warning("sending snapshot failed", metadata: ["store": "\(storeID)", "region": "\(message.regionId)", "error": "\(error)"])
+            SnapshotSender.discard(message, manager: snapshots)
             feedback.unreachable(message)
             feedback.snapshotFinished(message, false)
         }
+    }
+}
+
+/// An async mutex: one snapshot send per destination at a time.
+final class SnapshotSlot: Sendable {
+    private let state = Mutex<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted = state.withLock { state -> Bool in
+                if !state.busy { state.busy = true; return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiting.isEmpty { state.busy = false; return nil }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
     }
 }

@@ -5,6 +5,7 @@ import TinyKVProto
 ///
 /// `write` proposes one `RaftCmdRequest` (the batch's puts and deletes) on the region's
 /// leader and returns once it is applied in the term it was proposed in. `reader`
+/// is served from the leader's lease when it holds (see ``LocalReader``), otherwise it
 /// confirms leadership with ReadIndex (reads of one round share one confirmation),
 /// waits until the read index is applied, and returns a snapshot limited to the region.
 /// Routing failures throw ``RegionError`` (`not_leader` with the leader hint,
@@ -15,12 +16,21 @@ import TinyKVProto
 /// when it is proposed and again when it is applied. Region id 0 routes by key (``locate``).
 public struct RaftKVStorage: KVStorage {
     let inbox: Inbox<PollerMessage>
+    let localReader: LocalReader?
 
-    init(inbox: Inbox<PollerMessage>) { self.inbox = inbox }
+    init(inbox: Inbox<PollerMessage>, localReader: LocalReader? = nil) {
+        self.inbox = inbox
+        self.localReader = localReader
+    }
 
     public func reader(_ context: Kvrpcpb.Context, for keys: RequestKeys) async throws -> any KVReader {
         let byKey = context.regionId == 0
         let context = try await locate(context, keys)
+        // A leader with a valid lease serves the read right here.
+        if let reader = localReader?.read(context) {
+            try reader.check(keys, wholeRanges: byKey)
+            return reader
+        }
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<any KVReader, RegionError>, Never>) in
             let accepted = inbox.push(.read(context) { continuation.resume(returning: $0) })
             if !accepted { continuation.resume(returning: .failure(RegionError(RegionErrors.regionNotFound(context.regionId)))) }

@@ -20,6 +20,8 @@ final class RaftPoller: @unchecked Sendable {
     private let transport: any RaftTransport
     private let logger: Logger
     let inbox = Inbox<PollerMessage>()
+    /// Serves lease reads without coming to this thread.
+    let localReader: LocalReader
     /// Receives region heartbeats of leaders (sent to the scheduler by the node).
     private let regionHeartbeat: @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void
     /// Approximate data size of a region, for heartbeats.
@@ -28,6 +30,17 @@ final class RaftPoller: @unchecked Sendable {
     private let askSplit: @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse
     /// Split checks scan regions off the raft thread, one at a time.
     private let splitCheckQueue = DispatchQueue(label: "raftstore-split-check")
+    /// Measures leader leases.
+    private let clock: LeaseClock
+    /// Lease clock time at the start of the current round (before anything of it was sent).
+    private var roundStart: Duration = .zero
+    /// Peers that admitted lease reads this round (served together at the end of the round).
+    private var localReadPeers = Set<UInt64>()
+    /// Snapshot files and their background generation.
+    let snapshots: SnapshotManager
+    private let snapshotWorker: SnapshotWorker
+    /// Regions whose snapshot apply failed: not served until the store restarts (and finishes the apply).
+    private var failedRegions = Set<UInt64>()
 
     private(set) var peers: [UInt64: Peer] = [:]
     /// Peers to look at for a Ready this round.
@@ -48,14 +61,18 @@ final class RaftPoller: @unchecked Sendable {
     final class Stats: @unchecked Sendable {
         private let lock = NSLock()
         private var _regionCount = 0
+        private var _leaseReads = 0
         var regionCount: Int {
             get { lock.withLock { _regionCount } }
             set { lock.withLock { _regionCount = newValue } }
         }
+        /// Reads served from a leader lease (no ReadIndex).
+        var leaseReads: Int { lock.withLock { _leaseReads } }
+        func addLeaseReads(_ count: Int) { lock.withLock { _leaseReads += count } }
     }
 
     init(storeID: UInt64, config: RaftStoreConfig, raftEngine: any KVEngine, kvEngine: any KVEngine,
-         transport: any RaftTransport, logger: Logger,
+         transport: any RaftTransport, snapshots: SnapshotManager, logger: Logger, clock: LeaseClock = .system,
          regionHeartbeat: @escaping @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void,
          regionSize: @escaping @Sendable (Metapb.Region) -> UInt64,
          askSplit: @escaping @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse) {
@@ -69,7 +86,15 @@ final class RaftPoller: @unchecked Sendable {
         self.regionSize = regionSize
         self.askSplit = askSplit
         hibernation = Hibernation(config: config)
+        self.clock = clock
         let inbox = self.inbox
+        localReader = LocalReader(storeID: storeID, kvEngine: kvEngine, clock: clock) { regionID in
+            inbox.push(.inspect { poller in poller.peers[regionID]?.wantsLeaseRenewal = true })
+        }
+        self.snapshots = snapshots
+        snapshotWorker = SnapshotWorker(manager: snapshots, logger: logger) { regionID, result in
+            inbox.push(.snapshotGenerated(regionID: regionID, result))
+        }
         applier = ApplyWorker(kvEngine: kvEngine, storeID: storeID, logger: logger) { results in
             inbox.push(.applied(results))
         }
@@ -96,9 +121,11 @@ final class RaftPoller: @unchecked Sendable {
             iterator.next()
         }
         try iterator.checkError()
+        try finishInterruptedSnapshots(&states)
         for state in states where state.state == .normal {
             guard let region = state.region, let meta = region.peers.first(where: { $0.storeId == storeID }) else { continue }
-            let peer = try Peer(meta: meta, storage: PeerStorage(region: region, raftEngine: raftEngine, kvEngine: kvEngine), config: config)
+            let storage = try PeerStorage(region: region, raftEngine: raftEngine, kvEngine: kvEngine, snapshotWorker: snapshotWorker)
+            let peer = try Peer(meta: meta, storage: storage, config: config, restarted: true)
             peers[region.id] = peer
             dirty.insert(region.id)
         }
@@ -106,6 +133,29 @@ final class RaftPoller: @unchecked Sendable {
         logger.info("raft store loaded peers", metadata: ["store": "\(storeID)", "peers": "\(peers.count)"])
         applier.start()
         thread.start(name: "raftstore-poller") { [self] in run() }
+    }
+
+    /// Before any peer starts: deletes stale snapshot files and finishes the snapshot applies a
+    /// crash interrupted (regions left `Applying`), so no peer serves half-applied data.
+    private func finishInterruptedSnapshots(_ states: inout [RaftServerpb.RegionLocalState]) throws {
+        var interrupted: [UInt64: SnapshotKey] = [:]
+        for state in states where state.state == .applying {
+            guard let id = state.region?.id else { continue }
+            interrupted[id] = try SnapshotApplier.interruptedKey(regionID: id, kvEngine: kvEngine)
+        }
+        snapshots.cleanUp(keeping: Set(interrupted.values))
+        for (position, state) in states.enumerated() where state.state == .applying {
+            guard let region = state.region else { continue }
+            logger.info("finishing an interrupted snapshot apply", metadata: ["region": "\(region.id)", "index": "\(interrupted[region.id]?.index ?? 0)"])
+            do {
+                try SnapshotApplier.recover(regionID: region.id, kvEngine: kvEngine, manager: snapshots)
+            } catch {
+                // The files were synced before Raft saw the snapshot and go only after the apply:
+                // losing them means the disk lost synced data. Serving the region would be wrong.
+                throw SnapshotFileError("region \(region.id): cannot finish applying its snapshot: \(error)")
+            }
+            states[position].state = .normal
+        }
     }
 
     /// Stops the raft thread, then the apply thread (which finishes its queue).
@@ -116,15 +166,18 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     private func run() {
-        let tickInterval = Double(config.baseTickInterval.components.seconds)
-            + Double(config.baseTickInterval.components.attoseconds) / 1e18
-        var nextTick = Date().addingTimeInterval(tickInterval)
-        while let messages = inbox.drain(until: nextTick) {
+        // Ticks follow the monotonic clock (a wall-clock jump must not fire a burst of ticks:
+        // followers' election timeouts, counted in ticks, back the leaders' leases).
+        let tickInterval = config.baseTickInterval
+        var nextTick = ContinuousClock.now + tickInterval
+        while let messages = inbox.drain(timeout: ContinuousClock.now.duration(to: nextTick)) {
+            roundStart = clock.now()
             for message in messages { handle(message) }
-            if Date() >= nextTick {
+            if ContinuousClock.now >= nextTick {
                 tick()
-                nextTick = Date().addingTimeInterval(tickInterval)
+                nextTick = ContinuousClock.now + tickInterval
             }
+            serveLocalReads()
             sendReadIndexes()
             handleReadies()
         }
@@ -137,6 +190,20 @@ final class RaftPoller: @unchecked Sendable {
         switch message {
         case .raftMessage(let message): onRaftMessage(message)
         case .propose(let command, let callback): propose(command, callback)
+        case .command(let command, let respond):
+            let header = RaftCmdpb.RaftResponseHeader(currentTerm: peers[command.header?.regionId ?? 0]?.raw.term ?? 0)
+            propose(command, { error in
+                if let error { respond(RaftCmdpb.RaftCmdResponse(header: RaftCmdpb.RaftResponseHeader(error: error))) }
+            }, respond: { responses in respond(RaftCmdpb.RaftCmdResponse(header: header, responses: responses)) })
+        case .snapshotGenerated(let regionID, let result):
+            if let peer = peers[regionID] {
+                peer.storage.snapshotGenerated(result)
+                dirty.insert(regionID)
+            } else if case .success(let snapshot) = result {
+                let files = (try? RaftServerpb.RaftSnapshotData(decoding: snapshot.data))?.meta?.cfFiles ?? []
+                snapshots.deleteGenerated(SnapshotKey(regionID: regionID, term: snapshot.metadata?.term ?? 0,
+                                                      index: snapshot.metadata?.index ?? 0), files: files)
+            }
         case .read(let context, let callback): read(context, callback)
         case .applied(let results): onApplied(results)
         case .snapshotStatus(let regionID, let peerID, let success):
@@ -165,6 +232,7 @@ final class RaftPoller: @unchecked Sendable {
             logger.debug("dropping raft message for another store", metadata: ["region": "\(message.regionId)"])
             return
         }
+        if failedRegions.contains(message.regionId) { return }
         if peers[message.regionId] == nil && !maybeCreatePeer(message) { return }
         guard let peer = peers[message.regionId] else { return }
         if to.id != peer.meta.id {
@@ -187,9 +255,12 @@ final class RaftPoller: @unchecked Sendable {
            let overlapped = overlapsLocalRegion(start: region.startKey, end: region.endKey, excluding: region.id) {
             // A snapshot must not cover another local region (e.g. the parent of a split not applied here yet).
             logger.info("snapshot overlaps a local region; dropped", metadata: ["region": "\(region.id)", "local": "\(overlapped.id)"])
+            snapshots.deleteReceived(SnapshotKey(message))
             return
         }
         if let from = message.fromPeer { peer.peerCache[from.id] = from }
+        // A transfer asked for by a follower: the lease can't be trusted until it is over.
+        if raftMessage.msgType == .msgTransferLeader { dropLease(peer, at: clock.now()) }
         do {
             try peer.raw.step(raftMessage)
         } catch {
@@ -250,7 +321,8 @@ final class RaftPoller: @unchecked Sendable {
                 logger.debug("message overlaps a local region; dropped", metadata: ["region": "\(message.regionId)", "local": "\(overlapped.id)"])
                 return false
             }
-            let storage = try PeerStorage(region: Metapb.Region(id: message.regionId), raftEngine: raftEngine, kvEngine: kvEngine)
+            let storage = try PeerStorage(region: Metapb.Region(id: message.regionId), raftEngine: raftEngine, kvEngine: kvEngine,
+                                          snapshotWorker: snapshotWorker)
             let peer = try Peer(meta: to, storage: storage, config: config)
             if let from = message.fromPeer { peer.peerCache[from.id] = from }
             peers[message.regionId] = peer
@@ -274,7 +346,8 @@ final class RaftPoller: @unchecked Sendable {
         return .success(peer)
     }
 
-    private func propose(_ command: RaftCmdpb.RaftCmdRequest, _ callback: @escaping WriteCallback) {
+    private func propose(_ command: RaftCmdpb.RaftCmdRequest, _ callback: @escaping WriteCallback,
+                         respond: (@Sendable ([RaftCmdpb.Response]) -> Void)? = nil) {
         let header = command.header ?? RaftCmdpb.RaftRequestHeader()
         let peer: Peer
         switch route(regionID: header.regionId, peer: header.peer) {
@@ -287,7 +360,11 @@ final class RaftPoller: @unchecked Sendable {
             return callback(epochNotMatch(error, peer))
         }
         for request in command.requests {
-            let (cfName, key) = request.cmdType == .put ? (request.put?.cf, request.put?.key) : (request.delete?.cf, request.delete?.key)
+            let (cfName, key) = switch request.cmdType {
+            case .put: (request.put?.cf, request.put?.key)
+            case .get: (request.get?.cf, request.get?.key)
+            default: (request.delete?.cf, request.delete?.key)
+            }
             let cf = ColumnFamily.named(cfName ?? "") ?? .default
             if let key, !RegionData.contains(peer.region, cf, key) {
                 return callback(RegionData.keyNotInRegion(peer.region, cf, key))
@@ -300,7 +377,8 @@ final class RaftPoller: @unchecked Sendable {
         } catch {
             return callback(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer))
         }
-        peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, callback: callback))
+        peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, respond: respond, callback: callback,
+                                       proposedAt: roundStart))
         RaftStoreMetrics.proposals.increment()
         dirty.insert(peer.regionID)
     }
@@ -314,26 +392,81 @@ final class RaftPoller: @unchecked Sendable {
         if let error = RegionErrors.checkEpoch(context.regionEpoch, region: peer.region, admin: false) {
             return callback(.failure(RegionError(epochNotMatch(error, peer))))
         }
-        hibernation.wake(peer)
-        peer.readsToSend.append(callback)
+        if let index = leaseReadIndex(peer, at: clock.now()) {
+            peer.localReads.append(LocalRead(index: index, callback: callback))
+            localReadPeers.insert(peer.regionID)
+        } else {
+            // A ReadIndex round needs a leader that heartbeats: wake it if it sleeps.
+            hibernation.wake(peer)
+            peer.readsToSend.append(callback)
+        }
     }
 
-    /// One ReadIndex request per peer per round, for all the reads it received.
+    /// The applied index a read must wait for to be served from `peer`'s lease now, or nil
+    /// when it must confirm leadership with ReadIndex: no valid lease, a leadership transfer
+    /// under way (the transferee may campaign at once, ignoring the followers' promise), or
+    /// no entry of this term committed yet. The index is the leader's first entry of its
+    /// term: once it is applied, every write an earlier leader acknowledged is applied here,
+    /// and this leader acknowledges writes only after applying them (TiKV's LocalReader
+    /// asks the same: an applied entry of the current term).
+    private func leaseReadIndex(_ peer: Peer, at now: Duration) -> UInt64? {
+        guard peer.lease.isEnabled, peer.isLeader else { return nil }
+        if peer.raw.leadTransferee != 0 {
+            dropLease(peer, at: now)
+            return nil
+        }
+        guard peer.lease.isValid(at: now), peer.raw.hasCommittedEntryInCurrentTerm else { return nil }
+        return peer.termStartIndex
+    }
+
+    /// Drops `peer`'s lease here and in the local reader; rounds started before `now` can't renew it.
+    private func dropLease(_ peer: Peer, at now: Duration) {
+        peer.lease.expire(at: now)
+        localReader.revoke(peer.regionID)
+    }
+
+    /// Lets the local reader serve `peer`'s reads while its lease holds (or stops it).
+    private func publishLease(_ peer: Peer) {
+        guard peer.isLeader, let expiry = peer.lease.expiry, peer.appliedIndex >= peer.termStartIndex,
+              peer.raw.leadTransferee == 0, peer.raw.hasCommittedEntryInCurrentTerm else {
+            return localReader.revoke(peer.regionID)
+        }
+        localReader.publish(peer.region, leaseExpiry: expiry, renewAfter: expiry - peer.lease.duration / 2)
+    }
+
+    /// Serves the lease reads admitted this round (one snapshot per region).
+    private func serveLocalReads() {
+        guard !localReadPeers.isEmpty else { return }
+        for regionID in localReadPeers {
+            guard let peer = peers[regionID] else { continue }
+            serveReads(peer)
+        }
+        localReadPeers.removeAll(keepingCapacity: true)
+    }
+
+    /// One ReadIndex request per peer per round, for all the reads it received; also renews
+    /// a leader lease that is about to run out while lease reads are coming in.
     private func sendReadIndexes() {
-        for peer in peers.values where !peer.readsToSend.isEmpty {
+        for peer in peers.values where !peer.readsToSend.isEmpty || (peer.wantsLeaseRenewal && peer.pendingReads.isEmpty) {
+            peer.wantsLeaseRenewal = false
             readSequence += 1
             var context: [UInt8] = []
             Keys.appendBigEndian(readSequence, to: &context)
+            let startedAt = clock.now()
             peer.raw.readIndex(context: context)
             RaftStoreMetrics.readIndexRequests.increment()
-            peer.pendingReads.append(PendingRead(context: context, callbacks: peer.readsToSend, index: nil, tick: tickCount))
+            peer.pendingReads.append(PendingRead(context: context, callbacks: peer.readsToSend, index: nil, tick: tickCount, startedAt: startedAt))
             peer.readsToSend = []
             dirty.insert(peer.regionID)
         }
     }
 
+    /// Answers the reads whose index is applied: ReadIndex reads, and lease reads while the
+    /// lease still holds at the moment of the snapshot (otherwise they fall back to ReadIndex).
     private func serveReads(_ peer: Peer) {
-        guard let first = peer.pendingReads.first, let index = first.index, index <= peer.appliedIndex else { return }
+        let readIndexReady = peer.pendingReads.first.flatMap(\.index).map { $0 <= peer.appliedIndex } ?? false
+        let localReady = peer.localReads.first.map { $0.index <= peer.appliedIndex } ?? false
+        guard readIndexReady || localReady else { return }
         let snapshot: any KVReader
         do {
             snapshot = try kvEngine.snapshot()
@@ -345,6 +478,24 @@ final class RaftPoller: @unchecked Sendable {
             peer.pendingReads.removeFirst()
             for callback in read.callbacks { callback(.success(reader)) }
         }
+        guard localReady else { return }
+        let now = clock.now()
+        if leaseReadIndex(peer, at: now) == nil {
+            // The lease ran out (or leadership is moving) before the data was applied.
+            peer.readsToSend.append(contentsOf: peer.localReads.map(\.callback))
+            peer.localReads = []
+            return
+        }
+        if peer.lease.needsRenewal(at: now) { peer.wantsLeaseRenewal = true }
+        var served = 0
+        while let read = peer.localReads.first, read.index <= peer.appliedIndex {
+            peer.localReads.removeFirst()
+            read.callback(.success(reader))
+            served += 1
+        }
+        RaftStoreMetrics.leaseReads.increment(by: served)
+        stats.addLeaseReads(served)
+        if served > 0 { publishLease(peer) }
     }
 
     private func onApplied(_ results: [ApplyResult]) {
@@ -370,6 +521,7 @@ final class RaftPoller: @unchecked Sendable {
                 continue
             }
             if result.region != nil && peer.isLeader { sendRegionHeartbeat(peer) }
+            if peer.isLeader { publishLease(peer) }
             serveReads(peer)
             dirty.insert(peer.regionID)
         }
@@ -388,6 +540,8 @@ final class RaftPoller: @unchecked Sendable {
         var batch = pendingRaftBatch
         pendingRaftBatch = WriteBatch()
         peer.storage.clear(into: &batch)
+        localReader.revoke(peer.regionID)
+        peer.storage.dropGeneratedSnapshot()
         peers[peer.regionID] = nil
         dirty.remove(peer.regionID)
         stats.regionCount = peers.count
@@ -413,6 +567,7 @@ final class RaftPoller: @unchecked Sendable {
             if change.changeType == .removeNode && target.id == peer.meta.id {
                 // Never remove the leader itself: hand leadership over; the scheduler retries.
                 if let other = peer.region.peers.first(where: { $0.id != peer.meta.id }) {
+                    dropLease(peer, at: clock.now())
                     peer.raw.transferLeader(to: other.id)
                     dirty.insert(peer.regionID)
                 }
@@ -433,6 +588,7 @@ final class RaftPoller: @unchecked Sendable {
             dirty.insert(peer.regionID)
         } else if let transfer = command.transferLeader, let target = transfer.peer, target.id != peer.meta.id {
             peer.peerCache[target.id] = target
+            dropLease(peer, at: clock.now())
             peer.raw.transferLeader(to: target.id)
             dirty.insert(peer.regionID)
         }
@@ -447,6 +603,8 @@ final class RaftPoller: @unchecked Sendable {
         let splitCheckTicks = config.ticks(config.splitCheckTickInterval)
         // Reads that Raft dropped (no leader, leadership lost) are failed so clients retry.
         let readTimeout = UInt64(config.electionTicks * 2)
+        // Snapshot files nobody uses any more (sends that never started, refused snapshots).
+        if tickCount % UInt64(config.ticks(.seconds(60))) == 0 { snapshotWorker.sweep() }
         for peer in peers.values {
             if hibernation.shouldTick(peer, leaderStore: peer.leaderPeer?.storeId, tick: tickCount) {
                 peer.raw.tick()
@@ -556,7 +714,7 @@ final class RaftPoller: @unchecked Sendable {
             peers[split.new.id] = nil
         }
         do {
-            let storage = try PeerStorage(region: split.new, raftEngine: raftEngine, kvEngine: kvEngine)
+            let storage = try PeerStorage(region: split.new, raftEngine: raftEngine, kvEngine: kvEngine, snapshotWorker: snapshotWorker)
             let peer = try Peer(meta: meta, storage: storage, config: config)
             peer.approximateSize = parent.approximateSize / 2
             parent.approximateSize /= 2
@@ -670,7 +828,7 @@ final class RaftPoller: @unchecked Sendable {
             guard let peer = peers[regionID], peer.raw.hasReady() else { continue }
             let ready = peer.raw.ready()
             if let snapshot = ready.snapshot, let metadata = snapshot.metadata, metadata.index > 0 {
-                installSnapshot(snapshot, on: peer, into: &batch)
+                guard installSnapshot(snapshot, on: peer, into: &batch) else { continue }
                 sync = true
             }
             peer.storage.append(ready.entries, into: &batch)
@@ -709,12 +867,22 @@ final class RaftPoller: @unchecked Sendable {
             for state in ready.readStates {
                 if let position = peer.pendingReads.firstIndex(where: { $0.context == state.requestContext }) {
                     peer.pendingReads[position].index = state.index
+                    // A quorum acknowledged heartbeats sent after the round started.
+                    if peer.isLeader {
+                        peer.lease.renew(startedAt: peer.pendingReads[position].startedAt)
+                        publishLease(peer)
+                    }
                 }
             }
             if let last = ready.committedEntries.last {
                 var covered: [Proposal] = []
                 while let proposal = peer.proposals.first, proposal.index <= last.index {
                     covered.append(peer.proposals.removeFirst())
+                }
+                // A quorum stored an entry of this term sent after it was proposed.
+                if peer.isLeader, let newest = covered.last, newest.term == peer.raw.term {
+                    peer.lease.renew(startedAt: newest.proposedAt)
+                    publishLease(peer)
                 }
                 applier.inbox.push(.apply(regionID: peer.regionID, peerID: peer.meta.id,
                                           entries: ready.committedEntries, proposals: covered))
@@ -734,7 +902,10 @@ final class RaftPoller: @unchecked Sendable {
                 outgoing.append(wrapped)
             } else {
                 peer.raw.reportUnreachable(message.to)
-                if message.msgType == .msgSnapshot { peer.raw.reportSnapshot(message.to, success: false) }
+                if message.msgType == .msgSnapshot {
+                    peer.raw.reportSnapshot(message.to, success: false)
+                    SnapshotSender.discard(RaftServerpb.RaftMessage(regionId: peer.regionID, message: message), manager: snapshots)
+                }
             }
         }
     }
@@ -754,7 +925,10 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     private func onSoftStateChange(_ peer: Peer, _ soft: SoftState) {
+        dropLease(peer, at: clock.now())
         if soft.role == .leader {
+            // The new term's empty entry was appended when this peer became leader.
+            peer.termStartIndex = peer.raw.lastIndex
             RaftStoreMetrics.becameLeader.increment()
             logger.info("became leader", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)", "term": "\(peer.raw.term)"])
             peer.heartbeatTicks = 0
@@ -766,24 +940,35 @@ final class RaftPoller: @unchecked Sendable {
         }
     }
 
-    /// Installs a received snapshot: the data (synced, through the apply worker so it is
-    /// ordered after the entries already handed over), then the log restarts at the snapshot.
-    private func installSnapshot(_ snapshot: Eraftpb.Snapshot, on peer: Peer, into batch: inout WriteBatch) {
-        guard let metadata = snapshot.metadata else { return }
+    /// Installs a received snapshot: the data from its files (through the apply worker, so it
+    /// is ordered after the entries already handed over; see ``SnapshotApplier``), then the
+    /// log restarts at the snapshot. If the apply fails (a disk error, a damaged file) the
+    /// region stays `Applying` on disk and stops here until the store restarts and finishes it.
+    private func installSnapshot(_ snapshot: Eraftpb.Snapshot, on peer: Peer, into batch: inout WriteBatch) -> Bool {
+        guard let metadata = snapshot.metadata else { return false }
+        let key = SnapshotKey(regionID: peer.regionID, term: metadata.term, index: metadata.index)
         do {
             let data = try RaftServerpb.RaftSnapshotData(decoding: snapshot.data)
-            guard let region = data.region else { throw RegionError(Errorpb.Error(message: "snapshot without region")) }
+            guard let region = data.region else { throw SnapshotFileError("snapshot without region") }
             let done = Completion()
-            applier.inbox.push(.installSnapshot(data, index: metadata.index, term: metadata.term,
-                                                oldRegion: peer.storage.isInitialized ? peer.region : nil, done: done))
+            applier.inbox.push(.installSnapshot(data, key: key, oldRegion: peer.storage.isInitialized ? peer.region : nil,
+                                                files: snapshots, done: done))
             try done.wait()
             peer.storage.installSnapshot(index: metadata.index, term: metadata.term, region: region, into: &batch)
             peer.appliedIndex = metadata.index
             peer.refreshPeerCache()
             RaftStoreMetrics.snapshotsApplied.increment()
-            logger.info("applied snapshot", metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "pairs": "\(data.data.count)"])
+            logger.info("applied snapshot", metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "bytes": "\(data.fileSize)"])
+            return true
         } catch {
-            fatalError("raftstore: cannot install snapshot for region \(peer.regionID): \(error)")
+            logger.error("cannot apply snapshot; the region is not served until the store restarts",
+                         metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "error": "\(error)"])
+            peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true)
+            localReader.revoke(peer.regionID)
+            peers[peer.regionID] = nil
+            failedRegions.insert(peer.regionID)
+            stats.regionCount = peers.count
+            return false
         }
     }
 }

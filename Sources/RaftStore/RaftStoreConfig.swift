@@ -19,10 +19,21 @@ public struct RaftStoreConfig: Sendable, Equatable {
     public var regionSplitSize: UInt64 = 96 << 20
     /// Idle regions stop ticking and heartbeating until something happens (``Hibernation``).
     public var hibernateRegions = true
+    /// Serve linearizable reads on the leader from its lease (no ReadIndex round trip) while valid.
+    public var leaderLease = true
     /// TLS for this store's connections to the scheduler and to other stores (nil: plaintext).
     public var tls: TLSConfig?
 
     public init() {}
+
+    /// How long a leader lease lasts after the messages that earned it were sent: the
+    /// followers' shortest election timeout is `electionTicks` ticks, and at least
+    /// `electionTicks - 1` full ticks pass after they reset it (the first tick may come at
+    /// once); one more tick is left as a margin for clock drift and scheduling. Zero: off.
+    var leaderLeaseDuration: Duration {
+        guard leaderLease, electionTicks > 2 else { return .zero }
+        return baseTickInterval * (electionTicks - 2)
+    }
 
     /// How many base ticks make `interval` (at least 1).
     func ticks(_ interval: Duration) -> Int {

@@ -16,6 +16,8 @@ enum RaftStoreMetrics {
     static let becameLeader = Counter(label: "tinykv_raftstore_became_leader_total")
     /// ReadIndex requests sent (one per region per round, for all its pending reads).
     static let readIndexRequests = Counter(label: "tinykv_raftstore_read_index_total")
+    /// Reads served from a leader lease, without a ReadIndex round trip.
+    static let leaseReads = Counter(label: "tinykv_raftstore_lease_reads_total")
     /// Snapshots applied on this store.
     static let snapshotsApplied = Counter(label: "tinykv_raftstore_snapshots_applied_total")
     /// Peers of this store asleep (hibernating: not ticking), as of the last tick.

@@ -21,7 +21,9 @@ public final class RaftStoreNode: Sendable {
     public let storage: RaftKVStorage
     /// `TinyKv/Raft` and `TinyKv/Snapshot` server handlers to add to the store's gRPC server.
     public let handlers: ServiceHandlers
-    private let poller: RaftPoller
+    let poller: RaftPoller
+    /// The snapshot files under `<dataPath>/snap` (generated ones to send, received ones to apply).
+    let snapshots: SnapshotManager
     private let kvEngine: RocksEngine
     private let raftEngine: RocksEngine
     private let scheduler: any SchedulerAPI
@@ -33,13 +35,19 @@ public final class RaftStoreNode: Sendable {
     public static func start(config: RaftStoreConfig, dataPath: String, storeAddress: String,
                              schedulerAddress: String, logger: Logger) async throws -> RaftStoreNode {
         let scheduler = SchedulerClient(address: schedulerAddress, logger: logger, tls: config.tls)
+        let snapshots = try SnapshotManager(directory: dataPath + "/snap")
         return try await start(config: config, dataPath: dataPath, storeAddress: storeAddress, scheduler: scheduler,
-                               transport: RaftClient(scheduler: scheduler, logger: logger, tls: config.tls), logger: logger)
+                               transport: RaftClient(scheduler: scheduler, logger: logger, tls: config.tls, snapshots: snapshots),
+                               snapshots: snapshots, logger: logger)
     }
 
-    /// As above with an explicit scheduler and transport (in-process clusters in tests).
+    /// As above with an explicit scheduler and transport (in-process clusters in tests), and
+    /// the clock leader leases are measured with.
+    /// `snapshots` (default: a manager of `<dataPath>/snap`) must be the one `transport` sends from.
     public static func start(config: RaftStoreConfig, dataPath: String, storeAddress: String,
-                             scheduler: any SchedulerAPI, transport: any RaftTransport, logger: Logger) async throws -> RaftStoreNode {
+                             scheduler: any SchedulerAPI, transport: any RaftTransport, snapshots: SnapshotManager? = nil,
+                             logger: Logger, leaseClock: LeaseClock = .system) async throws -> RaftStoreNode {
+        let snapshots = try snapshots ?? SnapshotManager(directory: dataPath + "/snap")
         for sub in ["raft", "kv"] {
             try FileManager.default.createDirectory(atPath: dataPath + "/" + sub, withIntermediateDirectories: true)
         }
@@ -54,13 +62,22 @@ public final class RaftStoreNode: Sendable {
             kvEngine.close()
             throw error
         }
-        return try RaftStoreNode(storeID: storeID, config: config, dataPath: dataPath, raftEngine: raftEngine, kvEngine: kvEngine,
-                                 scheduler: scheduler, transport: transport, logger: logger)
+        do {
+            return try RaftStoreNode(storeID: storeID, config: config, dataPath: dataPath, raftEngine: raftEngine, kvEngine: kvEngine,
+                                     scheduler: scheduler, transport: transport, snapshots: snapshots, logger: logger,
+                                     leaseClock: leaseClock)
+        } catch {
+            raftEngine.close()
+            kvEngine.close()
+            throw error
+        }
     }
 
     private init(storeID: UInt64, config: RaftStoreConfig, dataPath: String, raftEngine: RocksEngine, kvEngine: RocksEngine,
-                 scheduler: any SchedulerAPI, transport: any RaftTransport, logger: Logger) throws {
+                 scheduler: any SchedulerAPI, transport: any RaftTransport, snapshots: SnapshotManager, logger: Logger,
+                 leaseClock: LeaseClock) throws {
         self.storeID = storeID
+        self.snapshots = snapshots
         self.raftEngine = raftEngine
         self.kvEngine = kvEngine
         self.scheduler = scheduler
@@ -68,13 +85,14 @@ public final class RaftStoreNode: Sendable {
         var logger = logger
         logger[metadataKey: "store"] = "\(storeID)"
         let poller = RaftPoller(
-            storeID: storeID, config: config, raftEngine: raftEngine, kvEngine: kvEngine, transport: transport, logger: logger,
+            storeID: storeID, config: config, raftEngine: raftEngine, kvEngine: kvEngine, transport: transport,
+            snapshots: snapshots, logger: logger, clock: leaseClock,
             regionHeartbeat: { scheduler.regionHeartbeat($0) },
             regionSize: { region in RegionData.approximateSize(region, engine: kvEngine) },
             askSplit: { region in try await scheduler.askSplit(region) })
         self.poller = poller
-        storage = RaftKVStorage(inbox: poller.inbox)
-        handlers = RaftHandlers.make(inbox: poller.inbox)
+        storage = RaftKVStorage(inbox: poller.inbox, localReader: poller.localReader)
+        handlers = RaftHandlers.make(inbox: poller.inbox, snapshots: snapshots)
         let inbox = poller.inbox
         scheduler.onRegionHeartbeatResponse { response in inbox.push(.schedulerCommand(response)) }
         try poller.start()
@@ -83,9 +101,32 @@ public final class RaftStoreNode: Sendable {
                                              scheduler: scheduler, regionCount: { stats.regionCount }, logger: logger)
     }
 
+    /// Reads this store served from a leader lease so far (no ReadIndex round trip).
+    public var leaseReadCount: Int { poller.stats.leaseReads + poller.localReader.served.load(ordering: .relaxed) }
+
     /// Delivers a message received from another store (what the `Raft` handler does).
     public func deliver(_ message: RaftServerpb.RaftMessage) {
         poller.inbox.push(.raftMessage(message))
+    }
+
+    /// Proposes `request` through the region's log and answers once it is applied: Put and
+    /// Delete write, Get reads the value as of its entry, Snap returns the region (the same
+    /// routing, epoch and key checks as writes; errors in `header.error`). The services read
+    /// through ReadIndex instead, which needs no log entry.
+    public func execute(_ request: RaftCmdpb.RaftCmdRequest) async -> RaftCmdpb.RaftCmdResponse {
+        await withCheckedContinuation { continuation in
+            let accepted = poller.inbox.push(.command(request) { continuation.resume(returning: $0) })
+            if !accepted {
+                let error = RegionErrors.regionNotFound(request.header?.regionId ?? 0)
+                continuation.resume(returning: RaftCmdpb.RaftCmdResponse(header: RaftCmdpb.RaftResponseHeader(error: error)))
+            }
+        }
+    }
+
+    /// Starts receiving a snapshot stream (what the `Snapshot` handler does with each stream);
+    /// throws when too many are being received.
+    func snapshotReceiver() throws -> SnapshotReceiver {
+        try SnapshotReceiver(manager: snapshots)
     }
 
     /// Splits region `regionID` (led by this store) at the boundary `key`, a routing key (see

@@ -17,6 +17,8 @@ import Synchronization
 /// - `engine.write`: a ``RocksEngine`` write fails before anything is written.
 /// - `engine.sync`: a synced ``RocksEngine`` write is applied without sync, then its fsync
 ///   "fails" — the data may be visible, but the write is not acknowledged (like a real fsync error).
+/// - `snapshot.apply`: the raft store's snapshot apply fails after clearing the region's old data
+///   and before ingesting the new (a crash in the middle of an apply; the region stays `Applying`).
 public enum FailPoints {
     /// What a point does when evaluated.
     public enum Action: Sendable, Equatable {

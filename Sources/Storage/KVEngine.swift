@@ -42,4 +42,7 @@ public protocol KVEngine: KVReader {
 
     /// A consistent read-only view as of now.
     func snapshot() throws -> any KVReader
+
+    /// Ingests SST files (``SSTFileWriter``) into `cf`, replacing the engine's values of their keys.
+    func ingest(_ cf: ColumnFamily, files: [String]) throws
 }

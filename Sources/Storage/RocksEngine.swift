@@ -257,6 +257,29 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
         return RocksSnapshot(engine: self, db: db)
     }
 
+    /// Ingests SST files (written with ``SSTFileWriter``) into `cf`: their keys replace what
+    /// the engine has for them, atomically and durably (the manifest is synced). The files are
+    /// copied, so the caller keeps them (a snapshot's files stay until its apply finished).
+    public func ingest(_ cf: ColumnFamily, files: [String]) throws {
+        if files.isEmpty { return }
+        if let cause = writeFailure { throw StorageError.writesStopped(cause: cause) }
+        try using {
+            let family = try handle(cf)
+            let options = rocksdb_ingestexternalfileoptions_create()!
+            defer { rocksdb_ingestexternalfileoptions_destroy(options) }
+            rocksdb_ingestexternalfileoptions_set_move_files(options, 0)
+            var names = files.map { strdup($0) }
+            defer { names.forEach { free($0) } }
+            var error: UnsafeMutablePointer<CChar>?
+            names.withUnsafeMutableBufferPointer { pointers in
+                pointers.withMemoryRebound(to: UnsafePointer<CChar>?.self) { constNames in
+                    rocksdb_ingest_external_file_cf(db, family, constNames.baseAddress, constNames.count, options, &error)
+                }
+            }
+            if let message = Self.take(error) { throw StorageError.engine("ingest into \(cf): \(message)") }
+        }
+    }
+
     /// RocksDB's estimate of the bytes stored for `[start, end)` in `cf`.
     public func approximateSize(_ cf: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws -> UInt64 {
         try using { try unsafeApproximateSize(cf, from: start, to: end) }

@@ -184,6 +184,9 @@ final class ServerCore: @unchecked Sendable {
                     finish(.from(error))
                 }
             })
+        case .clientStreamingInline(let body, let done):
+            InlineClientStream(call: call, consume: { try body(context, $0) }, done: done,
+                               finish: { status, message in finish(status, message: message) }).start()
         case .bidiStreamingInline(let body):
             InlineBidiStream(call: call, respond: { try body(context, $0) }, finish: { finish($0) }).start()
         case .bidiStreaming(let body):

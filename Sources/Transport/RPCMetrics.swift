@@ -48,7 +48,7 @@ final class RPCMetrics: Sendable {
             let type: String
             switch handler {
             case .unary?: type = "unary"
-            case .clientStreaming?: type = "client_stream"
+            case .clientStreaming?, .clientStreamingInline?: type = "client_stream"
             case .serverStreaming?: type = "server_stream"
             case .bidiStreaming?, .bidiStreamingInline?: type = "bidi_stream"
             case nil: type = "unknown"

@@ -90,4 +90,8 @@ public enum MethodHandler: Sendable {
     /// never block or await (see ``InlineBidiStream``). The call ends OK when the client
     /// half-closes and every response is sent.
     case bidiStreamingInline(@Sendable (ServerCallContext, [UInt8]) throws -> [UInt8]?)
+    /// A client stream consumed inline on the completion-queue thread: the first closure
+    /// gets each message and must be quick and never block or await; the second gives the
+    /// response once the client half-closes (see ``InlineClientStream``).
+    case clientStreamingInline(@Sendable (ServerCallContext, [UInt8]) throws -> Void, @Sendable () -> [UInt8])
 }

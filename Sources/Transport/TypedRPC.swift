@@ -51,6 +51,20 @@ public struct ServiceHandlers: Sendable {
         }
     }
 
+    /// A client stream consumed message by message on the transport's poll thread, with no
+    /// Swift task per message: `body` takes each request and must be quick and never block;
+    /// `done` is the response once the client half-closes. For hot hand-offs such as the
+    /// raft store's `Raft` stream.
+    public mutating func clientStreamingInline<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ body: @escaping @Sendable (Request, ServerCallContext) throws -> Void,
+        done: @escaping @Sendable () -> Response
+    ) {
+        byPath[method.path] = .clientStreamingInline({ context, bytes in
+            try body(try decode(Request.self, bytes), context)
+        }, { done().encode() })
+    }
+
     /// A bidi stream answered message by message on the transport's poll thread, with no
     /// Swift task per message: `body` maps each request to its response (nil: none) and
     /// must be quick and never block. For hot, trivial streams such as the scheduler's Tso.

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Raft
-import RaftStore
+@testable import RaftStore
 import Scheduler
 import SchedulerClient
 import Storage
@@ -110,6 +110,8 @@ final class SimNetwork: Sendable {
         var delivered = 0
         /// Delivered messages of regions (store pings, region 0, not counted).
         var regionMessages = 0
+        /// Snapshot chunks streamed (message chunks included).
+        var snapshotChunks = 0
     }
     let state = Mutex(State())
 
@@ -151,15 +153,50 @@ struct SimTransport: RaftTransport {
 
     func send(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
         for message in messages {
-            let isSnapshot = message.message?.msgType == .msgSnapshot
-            if let node = network.route(message) {
+            if message.message?.msgType == .msgSnapshot {
+                Task { await sendSnapshot(message, feedback: feedback) }
+            } else if let node = network.route(message) {
                 // Through the wire format, as the real transport does.
                 node.deliver(try! RaftServerpb.RaftMessage(decoding: message.encode()))
-                if isSnapshot { feedback.snapshotFinished(message, true) }
             } else {
                 feedback.unreachable(message)
-                if isSnapshot { feedback.snapshotFinished(message, false) }
             }
+        }
+    }
+
+    /// Streams a snapshot the way `RaftClient` and the `Snapshot` handler do: the sender's
+    /// files in chunks (through the wire format) into a receiver writing the target's files,
+    /// which hands the message to the target only once every file checked out.
+    private func sendSnapshot(_ message: RaftServerpb.RaftMessage, feedback: TransportFeedback) async {
+        let from = message.fromPeer?.storeId ?? 0
+        guard let sender = network.state.withLock({ $0.nodes[from] }) else {
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
+            return
+        }
+        guard let target = network.route(message) else {
+            SnapshotSender.discard(message, manager: sender.snapshots)
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
+            return
+        }
+        do {
+            let receiver = try target.snapshotReceiver()
+            do {
+                try await SnapshotSender.send(message, manager: sender.snapshots) { chunk in
+                    network.state.withLock { $0.snapshotChunks += 1 }
+                    try receiver.accept(RaftServerpb.SnapshotChunk(decoding: chunk.encode()))
+                }
+                target.deliver(try receiver.finish())
+            } catch {
+                receiver.abort()
+                throw error
+            }
+            feedback.snapshotFinished(message, true)
+        } catch {
+            SnapshotSender.discard(message, manager: sender.snapshots)
+            feedback.unreachable(message)
+            feedback.snapshotFinished(message, false)
         }
     }
 }
@@ -171,6 +208,8 @@ final class TestCluster: @unchecked Sendable {
     let scheduler: InProcessScheduler
     let network = SimNetwork()
     var config = RaftStoreConfig()
+    /// The clock every store measures leader leases with (tests may move it).
+    var leaseClock = LeaseClock.system
     /// Store id by index (1-based start order) and data path by store id.
     private(set) var paths: [UInt64: String] = [:]
     private(set) var addresses: [UInt64: String] = [:]
@@ -210,7 +249,8 @@ final class TestCluster: @unchecked Sendable {
         let path = directory + "/store-\(order.count + 1)"
         let client = InProcessScheduler(server: scheduler.server)
         let node = try await RaftStoreNode.start(config: config, dataPath: path, storeAddress: "sim-\(order.count + 1)",
-                                                 scheduler: client, transport: network.transport(), logger: logger)
+                                                 scheduler: client, transport: network.transport(), logger: logger,
+                                                 leaseClock: leaseClock)
         schedulerClients[node.storeID] = client
         paths[node.storeID] = path
         addresses[node.storeID] = "sim-\(order.count + 1)"
@@ -244,7 +284,8 @@ final class TestCluster: @unchecked Sendable {
     func restart(_ storeID: UInt64) async throws {
         let client = InProcessScheduler(server: scheduler.server)
         let node = try await RaftStoreNode.start(config: config, dataPath: paths[storeID]!, storeAddress: addresses[storeID]!,
-                                                 scheduler: client, transport: network.transport(), logger: logger)
+                                                 scheduler: client, transport: network.transport(), logger: logger,
+                                                 leaseClock: leaseClock)
         schedulerClients[storeID] = client
         XCTAssertEqual(node.storeID, storeID)
         network.state.withLock { $0.nodes[storeID] = node }
@@ -361,5 +402,29 @@ final class TestCluster: @unchecked Sendable {
         }
         XCTFail("\(what) did not succeed in time; last error: \(String(describing: lastError))")
         throw CancellationError()
+    }
+}
+
+/// A lease clock the test controls: it follows real time until frozen, then moves only
+/// when advanced.
+final class TestLeaseClock: Sendable {
+    private struct State {
+        var frozenAt: Duration?
+        var offset: Duration = .zero
+    }
+    private let state = Mutex(State())
+
+    var clock: LeaseClock {
+        LeaseClock { [self] in state.withLock { $0.frozenAt ?? LeaseClock.system.now() + $0.offset } }
+    }
+
+    func freeze() {
+        state.withLock { $0.frozenAt = LeaseClock.system.now() + $0.offset }
+    }
+
+    func advance(by duration: Duration) {
+        state.withLock { state in
+            if let frozenAt = state.frozenAt { state.frozenAt = frozenAt + duration } else { state.offset += duration }
+        }
     }
 }

@@ -126,59 +126,6 @@ final class PeerStorageTests: XCTestCase {
         XCTAssertEqual(try reopened.entries(lo: 9, hi: 11, maxSize: .max).map(\.data), [Array("e9".utf8), Array("e10".utf8)])
     }
 
-    func testSnapshotGenerateAndInstall() throws {
-        var region = self.region
-        region.startKey = Array("b".utf8)
-        region.endKey = Array("y".utf8)
-        try StoreBootstrap.writeFirstRegion(region, kvEngine: engines.kv, raftEngine: engines.raft)
-        let storage = try PeerStorage(region: region, raftEngine: engines.raft, kvEngine: engines.kv)
-        try write { storage.append(entries(6...9, term: 6), into: &$0) }
-        var data = WriteBatch()
-        data.put(.default, Array("a".utf8), Array("outside".utf8))
-        data.put(.default, Array("c".utf8), Array("1".utf8))
-        data.put(.lock, Array("d".utf8), Array("2".utf8))
-        data.put(.write, Array("e".utf8), Array("3".utf8))
-        data.put(.default, Array("z".utf8), Array("outside".utf8))
-        data.put(.raft, Keys.applyStateKey(2), RaftServerpb.RaftApplyState(
-            appliedIndex: 8, truncatedState: RaftServerpb.RaftTruncatedState(index: 5, term: 5)).encode())
-        try engines.kv.write(data, sync: true)
-
-        let snapshot = try storage.snapshot()
-        XCTAssertEqual(snapshot.metadata?.index, 8)
-        XCTAssertEqual(snapshot.metadata?.term, 6)
-        XCTAssertEqual(snapshot.metadata?.confState?.nodes, [3])
-        let decoded = try RaftServerpb.RaftSnapshotData(decoding: snapshot.data)
-        XCTAssertEqual(decoded.region, region)
-        XCTAssertEqual(decoded.data.map { String(decoding: $0.key, as: UTF8.self) }, ["c", "d", "e"])
-        XCTAssertEqual(decoded.meta?.cfFiles.map(\.cf), ["default", "lock", "write"])
-
-        // Install into another store's engines that hold stale data in the range.
-        let other = try Engines()
-        defer { other.close() }
-        var stale = WriteBatch()
-        stale.put(.default, Array("x".utf8), Array("stale".utf8))
-        stale.put(.default, Array("zz".utf8), Array("other region".utf8))
-        try other.kv.write(stale, sync: true)
-        try other.kv.write(SnapshotBuilder.installBatch(decoded, index: 8, term: 6, oldRegion: nil, reader: other.kv), sync: true)
-        XCTAssertEqual(try other.kv.get(.default, Array("c".utf8)), Array("1".utf8))
-        XCTAssertEqual(try other.kv.get(.lock, Array("d".utf8)), Array("2".utf8))
-        XCTAssertEqual(try other.kv.get(.write, Array("e".utf8)), Array("3".utf8))
-        XCTAssertNil(try other.kv.get(.default, Array("x".utf8)))
-        XCTAssertEqual(try other.kv.get(.default, Array("zz".utf8)), Array("other region".utf8))
-        let installed = try PeerStorage(region: Metapb.Region(id: 2), raftEngine: other.raft, kvEngine: other.kv)
-        var raftBatch = WriteBatch()
-        installed.installSnapshot(index: 8, term: 6, region: region, into: &raftBatch)
-        try other.raft.write(raftBatch, sync: true)
-        XCTAssertEqual(try installed.firstIndex(), 9)
-        XCTAssertEqual(try installed.lastIndex(), 8)
-        XCTAssertEqual(try installed.term(8), 6)
-        XCTAssertTrue(installed.isInitialized)
-        // A restart sees the same (apply state from kv, raft state from raft).
-        let reopened = try PeerStorage(region: region, raftEngine: other.raft, kvEngine: other.kv)
-        XCTAssertEqual(try reopened.lastIndex(), 8)
-        XCTAssertEqual(reopened.appliedIndexAtStart, 8)
-    }
-
     func testRestartAfterSnapshotDataButBeforeRaftState() throws {
         // The kv half of a snapshot install is written first; a crash before the raft half
         // must restart from the snapshot.

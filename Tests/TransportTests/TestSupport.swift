@@ -80,6 +80,11 @@ func testHandlers(probe: Probe) -> [String: MethodHandler] {
             }
             return withUnsafeBytes(of: sum.littleEndian) { Array($0) }
         },
+        // Inline client stream: counts messages in the probe, fails on 0xEE, answers [0xD0].
+        "/test.Echo/CollectInline": .clientStreamingInline({ _, message in
+            if message == [0xEE] { throw GRPCStatus(.failedPrecondition, "refused 0xEE") }
+            probe.bump("collect.messages")
+        }, { [0xD0] }),
         "/test.Echo/Count": .serverStreaming { _, request, writer in
             let n = Int(readU32(request))
             for i in 0..<n {
