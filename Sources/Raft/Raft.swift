@@ -356,6 +356,17 @@ final class RaftCore {
     raftLog.termOrZero(raftLog.committed) == term
   }
 
+  /// Whether this leader has nothing in flight: every entry committed and handed out for
+  /// applying, every voter's log matching, no leader transfer, conf change or read pending.
+  /// Such a leader may stop ticking (hibernate) until something happens.
+  var isQuiescentLeader: Bool {
+    guard role == .leader, leadTransferee == 0, isPromotable else { return false }
+    let last = raftLog.lastIndex()
+    guard raftLog.committed == last, raftLog.applied == last, pendingConfIndex <= last,
+          readOnly.isEmpty, pendingReadIndexMessages.isEmpty, messages.isEmpty else { return false }
+    return progress.allSatisfy { $0.key == id || $0.value.match == last }
+  }
+
   // MARK: - Ticks
 
   func tick() {

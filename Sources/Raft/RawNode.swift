@@ -180,6 +180,10 @@ public final class RawNode {
   /// The current term.
   public var term: UInt64 { raft.term }
 
+  /// A leader with nothing in flight (see `RaftCore.isQuiescentLeader`): everything
+  /// committed, handed out and replicated to every voter; no transfer, conf change or read.
+  public var isQuiescentLeader: Bool { raft.isQuiescentLeader }
+
   /// The highest log index known to be committed.
   public var commitIndex: UInt64 { raft.raftLog.committed }
 

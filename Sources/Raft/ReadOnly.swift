@@ -27,6 +27,9 @@ struct ReadOnly {
   private var queue: [[UInt8]] = []
 
   /// Registers a read at commit index `index`; duplicate contexts are ignored.
+  /// No read is waiting for its quorum acknowledgement.
+  var isEmpty: Bool { queue.isEmpty }
+
   mutating func addRequest(index: UInt64, message: Eraftpb.Message) {
     let context = message.context ?? []
     guard pending[context] == nil else { return }

@@ -61,6 +61,12 @@ final class Peer {
     var splitInFlight = false
     /// The region's size as last measured by the split checker.
     var approximateSize: UInt64 = 0
+    /// Asleep: the Raft node is not ticked until something wakes it (see ``Hibernation``).
+    var hibernating = false
+    /// Consecutive ticks a leader had nothing in flight.
+    var idleTicks = 0
+    /// Ticks since a follower last heard from its leader.
+    var ticksSinceLeaderMessage = 0
 
     /// `restarted`: loaded from disk at store start (it ignores votes for an election
     /// timeout, keeping the promise behind other leaders' leases across a crash).

@@ -51,6 +51,10 @@ final class RaftPoller: @unchecked Sendable {
     private var readSequence: UInt64 = 0
     private let thread = DedicatedThread()
     private var feedback: TransportFeedback!
+    /// Which idle peers sleep, and the liveness of other stores that wakes them.
+    private let hibernation: Hibernation
+    /// Vote requests for regions a split here has not created yet (replayed when it has).
+    private var pendingVotes = PendingVotes()
     /// Published for store heartbeats (read from other threads).
     let stats = Stats()
 
@@ -81,6 +85,7 @@ final class RaftPoller: @unchecked Sendable {
         self.regionHeartbeat = regionHeartbeat
         self.regionSize = regionSize
         self.askSplit = askSplit
+        hibernation = Hibernation(config: config)
         self.clock = clock
         let inbox = self.inbox
         localReader = LocalReader(storeID: storeID, kvEngine: kvEngine, clock: clock) { regionID in
@@ -217,6 +222,8 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     private func onRaftMessage(_ message: RaftServerpb.RaftMessage) {
+        if let fromStore = message.fromPeer?.storeId, fromStore != 0 { hibernation.heard(from: fromStore, at: tickCount) }
+        if message.regionId == 0 { return }  // a store ping: liveness only
         if message.isTombstone {
             onTombstone(message)
             return
@@ -259,6 +266,10 @@ final class RaftPoller: @unchecked Sendable {
         } catch {
             logger.trace("step failed", metadata: ["region": "\(peer.regionID)", "error": "\(error)"])
         }
+        // Only a sleeping peer is woken: an awake leader's idle count must survive the
+        // heartbeat responses it gets while it decides to sleep.
+        if peer.hibernating && hibernation.mustWake(peer, after: raftMessage) { hibernation.wake(peer) }
+        if let from = message.fromPeer, from.id == peer.leaderID { peer.ticksSinceLeaderMessage = 0 }
         dirty.insert(peer.regionID)
     }
 
@@ -278,10 +289,17 @@ final class RaftPoller: @unchecked Sendable {
     }
 
     /// Creates an uninitialized peer for a region this store doesn't have yet, when a
-    /// leader addresses it (it catches up by snapshot). Not for tombstoned peers.
+    /// leader addresses it (it catches up by snapshot) or a candidate asks for its vote.
+    /// Not for tombstoned peers.
+    ///
+    /// Votes matter: a peer added by a conf change the leader committed just before dying has
+    /// never heard from any leader, yet it counts in the new quorum (4 voters need 3). Without
+    /// its vote the survivors cannot elect anyone (TiKV creates peers on vote requests too).
+    /// An empty peer may vote: any candidate's log is at least as up to date as its own.
     private func maybeCreatePeer(_ message: RaftServerpb.RaftMessage) -> Bool {
         guard let to = message.toPeer, let type = message.message?.msgType,
-              type == .msgAppend || type == .msgHeartbeat || type == .msgSnapshot else { return false }
+              type == .msgAppend || type == .msgHeartbeat || type == .msgSnapshot
+                || type == .msgRequestVote || type == .msgRequestPreVote else { return false }
         do {
             if let bytes = try kvEngine.get(.raft, Keys.regionStateKey(message.regionId)) {
                 let state = try RaftServerpb.RegionLocalState(decoding: bytes)
@@ -296,6 +314,10 @@ final class RaftPoller: @unchecked Sendable {
             if let overlapped = overlapsLocalRegion(start: message.startKey, end: message.endKey, excluding: message.regionId) {
                 // Typically the new region of a split this store has not applied yet: the
                 // peer is created by the split itself (TinyKV/TiKV drop such messages too).
+                // A vote request is kept for that peer, though: the split's leader campaigns
+                // as soon as it applied the split, before the followers did, and without the
+                // replay the new region would wait a whole election timeout for a leader.
+                if type == .msgRequestVote || type == .msgRequestPreVote { pendingVotes.keep(message) }
                 logger.debug("message overlaps a local region; dropped", metadata: ["region": "\(message.regionId)", "local": "\(overlapped.id)"])
                 return false
             }
@@ -332,6 +354,7 @@ final class RaftPoller: @unchecked Sendable {
         case .failure(let error): return callback(error.error)
         case .success(let found): peer = found
         }
+        hibernation.wake(peer)
         let admin = command.adminRequest != nil
         if let error = RegionErrors.checkEpoch(header.regionEpoch, region: peer.region, admin: admin) {
             return callback(epochNotMatch(error, peer))
@@ -373,6 +396,8 @@ final class RaftPoller: @unchecked Sendable {
             peer.localReads.append(LocalRead(index: index, callback: callback))
             localReadPeers.insert(peer.regionID)
         } else {
+            // A ReadIndex round needs a leader that heartbeats: wake it if it sleeps.
+            hibernation.wake(peer)
             peer.readsToSend.append(callback)
         }
     }
@@ -504,22 +529,38 @@ final class RaftPoller: @unchecked Sendable {
 
     /// Removes a peer from this store: its log goes now, its data through the apply worker,
     /// and a tombstone `RegionLocalState` stays so late messages don't resurrect it.
+    ///
+    /// Both writes finish before this returns: a message for a new peer of the region (the
+    /// store re-added) may arrive in the very next round, and the new peer must start from
+    /// empty storage, not from the old log cleared later or the old apply state the apply
+    /// worker has not deleted yet (it would start with applied > committed).
     private func destroy(_ peer: Peer) {
         logger.info("destroying peer", metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)"])
         peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true)
-        peer.storage.clear(into: &pendingRaftBatch)
+        var batch = pendingRaftBatch
+        pendingRaftBatch = WriteBatch()
+        peer.storage.clear(into: &batch)
         localReader.revoke(peer.regionID)
         peer.storage.dropGeneratedSnapshot()
         peers[peer.regionID] = nil
         dirty.remove(peer.regionID)
         stats.regionCount = peers.count
-        if peer.storage.isInitialized {
-            applier.inbox.push(.destroy(region: peer.region, done: Completion()))
+        do {
+            try raftEngine.write(batch, sync: true)
+            if peer.storage.isInitialized {
+                let done = Completion()
+                applier.inbox.push(.destroy(region: peer.region, done: done))
+                try done.wait()
+            }
+        } catch {
+            // Half-destroyed state must not be served or recreated from: stop, as for other engine failures.
+            fatalError("raftstore: cannot destroy the peer of region \(peer.regionID): \(error)")
         }
     }
 
     private func onSchedulerCommand(_ command: Schedulerpb.RegionHeartbeatResponse) {
         guard let peer = peers[command.regionId], peer.isLeader else { return }
+        if command.changePeer != nil || command.transferLeader != nil { hibernation.wake(peer) }
         if let change = command.changePeer, let target = change.peer {
             let exists = peer.region.peers.contains { $0.id == target.id }
             if (change.changeType == .addNode && exists) || (change.changeType == .removeNode && !exists) { return }
@@ -565,8 +606,10 @@ final class RaftPoller: @unchecked Sendable {
         // Snapshot files nobody uses any more (sends that never started, refused snapshots).
         if tickCount % UInt64(config.ticks(.seconds(60))) == 0 { snapshotWorker.sweep() }
         for peer in peers.values {
-            peer.raw.tick()
-            dirty.insert(peer.regionID)
+            if hibernation.shouldTick(peer, leaderStore: peer.leaderPeer?.storeId, tick: tickCount) {
+                peer.raw.tick()
+                dirty.insert(peer.regionID)
+            }
             if let first = peer.pendingReads.first, first.index == nil, tickCount - first.tick > readTimeout {
                 peer.failPending(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer), includingProposals: false)
             }
@@ -587,6 +630,20 @@ final class RaftPoller: @unchecked Sendable {
                 sendRegionHeartbeat(peer)
             }
         }
+        sendStorePings()
+        if hibernation.enabled { RaftStoreMetrics.hibernatedPeers.record(peers.values.reduce(0) { $0 + ($1.hibernating ? 1 : 0) }) }
+    }
+
+    /// One ping per tick to every store this one shares a region with, so followers of sleeping
+    /// regions there can tell "leader asleep" from "leader's store down" (see ``Hibernation``).
+    private func sendStorePings() {
+        guard hibernation.enabled else { return }
+        var stores = Set<UInt64>()
+        for peer in peers.values {
+            for member in peer.region.peers where member.storeId != storeID { stores.insert(member.storeId) }
+        }
+        guard !stores.isEmpty else { return }
+        transport.send(stores.sorted().map { Hibernation.ping(from: storeID, to: $0) }, feedback: feedback)
     }
 
     /// Proposes `CompactLog` up to the applied index once enough applied entries piled up
@@ -665,14 +722,18 @@ final class RaftPoller: @unchecked Sendable {
             stats.regionCount = peers.count
             if parent.isLeader { peer.raw.campaign() }
             dirty.insert(split.new.id)
+            for vote in pendingVotes.take(split.new.id) { onRaftMessage(vote) }
         } catch {
             logger.error("cannot create the peer of a split region", metadata: ["region": "\(split.new.id)", "error": "\(error)"])
         }
     }
 
+    /// The size hint that makes the next split-check tick look at a region again.
+    private var splitRetryHint: UInt64 { max(1, config.regionSplitSize / 16) }
+
     /// Starts a background size check of a leader's region if enough was written since the last one.
     private func maybeCheckSplit(_ peer: Peer) {
-        let threshold = max(1, config.regionSplitSize / 16)
+        let threshold = splitRetryHint
         guard !peer.splitInFlight, peer.sizeDiffHint >= threshold, peer.storage.isInitialized else { return }
         peer.splitInFlight = true
         peer.sizeDiffHint = 0
@@ -695,13 +756,22 @@ final class RaftPoller: @unchecked Sendable {
         peer.approximateSize = size
         guard let splitKey, peer.isLeader, peer.region.regionEpoch?.version == version else {
             peer.splitInFlight = false
+            // The region changed while it was scanned: look again at the next split-check tick.
+            if splitKey != nil { peer.sizeDiffHint = max(peer.sizeDiffHint, splitRetryHint) }
             return
         }
         logger.info("region too large; splitting", metadata: ["region": "\(regionID)", "size": "\(size)"])
-        let inbox = inbox
+        let inbox = inbox, retryHint = splitRetryHint
         startSplit(peer, key: splitKey) { error in
             if let error { Self.logSplitFailure(regionID, error) }
-            inbox.push(.inspect { poller in poller.peers[regionID]?.splitInFlight = false })
+            inbox.push(.inspect { poller in
+                guard let peer = poller.peers[regionID] else { return }
+                peer.splitInFlight = false
+                // A failed split (AskSplit before the scheduler knew the region, an epoch race,
+                // leadership lost) is retried at the next split-check tick: without new writes
+                // nothing else would check the region again and it would stay too large.
+                if error != nil { peer.sizeDiffHint = max(peer.sizeDiffHint, retryHint) }
+            })
         }
     }
 

@@ -17,6 +17,8 @@ public struct RaftStoreConfig: Sendable, Equatable {
     public var storeHeartbeatTickInterval: Duration = .seconds(10)
     public var regionMaxSize: UInt64 = 144 << 20
     public var regionSplitSize: UInt64 = 96 << 20
+    /// Idle regions stop ticking and heartbeating until something happens (``Hibernation``).
+    public var hibernateRegions = true
     /// Serve linearizable reads on the leader from its lease (no ReadIndex round trip) while valid.
     public var leaderLease = true
     /// TLS for this store's connections to the scheduler and to other stores (nil: plaintext).

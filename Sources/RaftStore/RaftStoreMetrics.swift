@@ -20,6 +20,8 @@ enum RaftStoreMetrics {
     static let leaseReads = Counter(label: "tinykv_raftstore_lease_reads_total")
     /// Snapshots applied on this store.
     static let snapshotsApplied = Counter(label: "tinykv_raftstore_snapshots_applied_total")
+    /// Peers of this store asleep (hibernating: not ticking), as of the last tick.
+    static let hibernatedPeers = Gauge(label: "tinykv_raftstore_hibernated_peers")
 }
 
 extension Timer {

@@ -153,6 +153,8 @@ public final class RaftStoreNode: Sendable {
         public var appliedIndex: UInt64
         public var firstIndex: UInt64
         public var lastIndex: UInt64
+        /// Asleep: idle, not ticking (see hibernate-regions).
+        public var hibernating: Bool
     }
 
     /// The regions of this store as the raft thread sees them now.
@@ -162,7 +164,8 @@ public final class RaftStoreNode: Sendable {
                 let statuses = poller.peers.values.map { peer in
                     RegionStatus(region: peer.region, peerID: peer.meta.id, leaderID: peer.leaderID, isLeader: peer.isLeader,
                                  term: peer.raw.term, appliedIndex: peer.appliedIndex,
-                                 firstIndex: (try? peer.storage.firstIndex()) ?? 0, lastIndex: (try? peer.storage.lastIndex()) ?? 0)
+                                 firstIndex: (try? peer.storage.firstIndex()) ?? 0, lastIndex: (try? peer.storage.lastIndex()) ?? 0,
+                                 hibernating: peer.hibernating)
                 }
                 continuation.resume(returning: statuses.sorted { $0.region.id < $1.region.id })
             })

@@ -57,12 +57,43 @@ struct SplitChecker {
         }
     }
 
-    /// The region's total size (keys + values; counting stops at `2 * maxSize`) and, when it
+    /// The region's total size (keys + values; counting stops at `4 * maxSize`) and, when it
     /// exceeds `maxSize`, the split key: a routing key strictly inside the region after about
     /// `splitSize` bytes. Nil when the region is small enough or holds a single group.
+    ///
+    /// A region of at least `halvingFactor * maxSize` is split near its middle instead
+    /// (``middle(of:in:)``): peeling `splitSize` off its start would take one split per check
+    /// for every piece (a bulk load or a lowered region size leaves huge regions shrinking by
+    /// one piece a tick); halving takes log2 rounds, every half splitting in parallel.
     mutating func check(_ region: Metapb.Region, in reader: any KVReader) throws -> (size: UInt64, splitKey: [UInt8]?) {
+        let (total, candidate) = try scan(region, in: reader, limit: Self.times(maxSize, Self.halvingFactor), splitAfter: splitSize)
+        guard total > maxSize else { return (total, nil) }
+        if total >= Self.times(maxSize, Self.halvingFactor), let (size, middle) = try middle(of: region, in: reader) {
+            return (size, middle)
+        }
+        return (total, candidate)
+    }
+
+    /// Regions this many times `maxSize` or larger are halved rather than peeled.
+    static let halvingFactor: UInt64 = 4
+
+    private static func times(_ size: UInt64, _ factor: UInt64) -> UInt64 {
+        size.multipliedReportingOverflow(by: factor).overflow ? UInt64.max : size * factor
+    }
+
+    /// The region's full size and the first routing key after half of it (strictly inside the
+    /// region); two streaming passes. Nil when no such key exists (one group).
+    mutating func middle(of region: Metapb.Region, in reader: any KVReader) throws -> (size: UInt64, key: [UInt8])? {
+        let (total, _) = try scan(region, in: reader, limit: .max, splitAfter: .max)
+        let (_, key) = try scan(region, in: reader, limit: .max, splitAfter: max(1, total / 2), stopAtCandidate: true)
+        return key.map { (total, $0) }
+    }
+
+    /// Walks the region's groups in routing-key order until `limit` bytes: the bytes seen and
+    /// the first group starting after `splitAfter` bytes, strictly inside the region.
+    private mutating func scan(_ region: Metapb.Region, in reader: any KVReader, limit: UInt64,
+                               splitAfter: UInt64, stopAtCandidate: Bool = false) throws -> (size: UInt64, candidate: [UInt8]?) {
         var cursors = try ColumnFamily.dataFamilies.map { Cursor($0, try RegionData.makeIterator(region, $0, in: reader)) }
-        let limit = maxSize.multipliedReportingOverflow(by: 2).overflow ? UInt64.max : maxSize * 2
         var total: UInt64 = 0
         var candidate: [UInt8]?
         peakRetainedKeys = 0
@@ -75,12 +106,12 @@ struct SplitChecker {
             var retained = 1 + (candidate == nil ? 0 : 1)  // the group and the candidate
             for cursor in cursors where cursor.routing != nil { retained += 1 }
             peakRetainedKeys = max(peakRetainedKeys, retained)
-            if candidate == nil, total >= splitSize, total > 0, group != region.startKey, RegionRange.contains(region, group) {
+            if candidate == nil, total >= splitAfter, total > 0, group != region.startKey, RegionRange.contains(region, group) {
                 candidate = group
+                if stopAtCandidate { break }
             }
             for index in cursors.indices { total += try cursors[index].take(group) }
         }
-        guard total > maxSize else { return (total, nil) }
         return (total, candidate)
     }
 }

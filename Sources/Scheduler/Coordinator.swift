@@ -44,6 +44,9 @@ final class Coordinator: Sendable {
             logger.info("operator timed out", metadata: ["region": "\(regionID)"])
         }
         let snapshot = cluster.snapshot(now: now, maxPeerCount: maxPeerCount(), maxStoreDownTime: maxStoreDownTime)
+        for regionID in operators.cancelTargeting(where: snapshot.needsEvacuation) {
+            logger.info("operator cancelled: its target store is down or gone", metadata: ["region": "\(regionID)"])
+        }
         guard !snapshot.regions.isEmpty else { return [] }
         var loads = StoreLoads(snapshot: snapshot, influence: operators.influence(in: snapshot))
         var busy = operators.runningRegionIDs

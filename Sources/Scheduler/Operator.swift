@@ -55,6 +55,9 @@ struct Operator: Sendable {
     let timeout: UInt64
     /// Index of the first unfinished step.
     private(set) var currentStep = 0
+    /// When the current step began (the creation time for the first step); nil until the
+    /// operator is first advanced with a time.
+    private(set) var stepStartedAt: UInt64?
 
     init(region: RegionInfo, kind: OperatorKind, desc: String, steps: [OperatorStep], createdAt: UInt64, timeout: UInt64) {
         regionID = region.id
@@ -70,9 +73,31 @@ struct Operator: Sendable {
     func isTimedOut(now: UInt64) -> Bool { now > createdAt && now - createdAt > timeout }
 
     /// Advances past every step the region already shows as done; returns the step to send next, if any.
-    mutating func advance(_ region: RegionInfo) -> OperatorStep? {
+    mutating func advance(_ region: RegionInfo, now: UInt64? = nil) -> OperatorStep? {
+        let before = currentStep
         while currentStep < steps.count, steps[currentStep].isFinished(region) { currentStep += 1 }
+        if let now, stepStartedAt == nil || currentStep != before { stepStartedAt = currentStep == 0 ? createdAt : now }
         return isFinished ? nil : steps[currentStep]
+    }
+
+    /// Whether the current step is a leader transfer that has not happened within `limit`
+    /// milliseconds: its target is not taking over (dead but not yet down, or lagging), and
+    /// waiting for the whole operator's timeout would block the region for minutes (PD also
+    /// times out each transfer-leader step on its own).
+    func isStepTimedOut(now: UInt64, transferLeaderLimit limit: UInt64) -> Bool {
+        guard currentStep < steps.count, case .transferLeader = steps[currentStep], let started = stepStartedAt else { return false }
+        return now > started && now - started > limit
+    }
+
+    /// The stores the remaining steps move a replica or the leadership to.
+    var remainingTargets: [UInt64] {
+        steps[min(currentStep, steps.count)...].compactMap { step in
+            switch step {
+            case .transferLeader(_, let to): return to
+            case .addPeer(let to, _): return to
+            case .removePeer: return nil
+            }
+        }
     }
 
     /// The region changed in a way this operator did not cause: split/merge (version),

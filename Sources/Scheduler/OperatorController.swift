@@ -20,8 +20,13 @@ final class OperatorController: Sendable {
 
     private let state = Mutex(State())
     private let historyLimit: Int
+    /// A transfer-leader step not done after this long ends its operator (milliseconds).
+    private let transferLeaderStepTimeout: UInt64
 
-    init(historyLimit: Int = 10_000) { self.historyLimit = max(historyLimit, 1) }
+    init(historyLimit: Int = 10_000, transferLeaderStepTimeout: UInt64 = 10_000) {
+        self.historyLimit = max(historyLimit, 1)
+        self.transferLeaderStepTimeout = transferLeaderStepTimeout
+    }
 
     /// Adds an operator unless the region already has one. Returns whether it was added.
     @discardableResult
@@ -53,13 +58,13 @@ final class OperatorController: Sendable {
     func dispatch(_ region: RegionInfo, now: UInt64) -> Schedulerpb.RegionHeartbeatResponse? {
         state.withLock { s in
             guard var op = s.running[region.id] else { return nil }
-            let step = op.advance(region)
+            let step = op.advance(region, now: now)
             s.running[region.id] = op
             guard let step else {
                 Self.finish(&s, op, .success, limit: historyLimit)
                 return nil
             }
-            if op.isTimedOut(now: now) {
+            if op.isTimedOut(now: now) || op.isStepTimedOut(now: now, transferLeaderLimit: transferLeaderStepTimeout) {
                 Self.finish(&s, op, .timeout, limit: historyLimit)
                 return nil
             }
@@ -76,9 +81,24 @@ final class OperatorController: Sendable {
     @discardableResult
     func removeTimedOut(now: UInt64) -> [UInt64] {
         state.withLock { s in
-            let expired = s.running.values.filter { $0.isTimedOut(now: now) }
+            let expired = s.running.values.filter {
+                $0.isTimedOut(now: now) || $0.isStepTimedOut(now: now, transferLeaderLimit: transferLeaderStepTimeout)
+            }
             for op in expired { Self.finish(&s, op, .timeout, limit: historyLimit) }
             return expired.map(\.regionID)
+        }
+    }
+
+    /// Cancels every operator whose remaining steps would move a replica or the leadership
+    /// to a store for which `isUnusable` holds (it went down, offline or away after the
+    /// operator was made): such a step can never finish, and the region must be free for
+    /// the replica checker to repair it. Returns the cancelled region ids.
+    @discardableResult
+    func cancelTargeting(where isUnusable: (UInt64) -> Bool) -> [UInt64] {
+        state.withLock { s in
+            let doomed = s.running.values.filter { $0.remainingTargets.contains(where: isUnusable) }
+            for op in doomed { Self.finish(&s, op, .cancel, limit: historyLimit) }
+            return doomed.map(\.regionID)
         }
     }
 

@@ -86,7 +86,8 @@ public final class SchedulerServer: Sendable {
         let meta = MetaBox(Meta(cluster: clusterMeta, gcSafePoint: try storage.loadGCSafePoint()))
         self.meta = meta
         let defaultPeers = Int(config.maxPeerCount)
-        operators = OperatorController(historyLimit: config.operatorHistoryLimit)
+        operators = OperatorController(historyLimit: config.operatorHistoryLimit,
+                                       transferLeaderStepTimeout: config.leaderOperatorTimeoutMillis)
         coordinator = Coordinator(
             cluster: cluster, operators: operators, config: config,
             allocID: { try idAllocator.alloc() },

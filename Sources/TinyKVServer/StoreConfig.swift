@@ -31,6 +31,8 @@ public struct StoreConfig: Sendable, Equatable {
     public var schedulerStoreHeartbeatTickInterval: Duration = .seconds(10)
     public var regionMaxSize: UInt64 = 144 << 20
     public var regionSplitSize: UInt64 = 96 << 20
+    /// Idle regions stop ticking and heartbeating until something happens (`hibernate-regions`, as in TiKV).
+    public var hibernateRegions = true
 
     /// The largest gRPC message sent or received (`max-grpc-message-size`); must exceed `raft-entry-max-size`.
     public var maxGrpcMessageSize: UInt64 = 16 << 20
@@ -69,6 +71,7 @@ public struct StoreConfig: Sendable, Equatable {
         if let v = try file.duration("scheduler-store-heartbeat-tick-interval") { schedulerStoreHeartbeatTickInterval = v }
         if let v = try file.size("region-max-size") { regionMaxSize = v }
         if let v = try file.size("region-split-size") { regionSplitSize = v }
+        if let v = try file.bool("hibernate-regions") { hibernateRegions = v }
         if let v = try file.size("max-grpc-message-size") { maxGrpcMessageSize = v }
         if let v = try file.size("max-key-size") { maxKeySize = v }
         if let v = try file.size("raft-entry-max-size") { raftEntryMaxSize = v }
@@ -91,6 +94,7 @@ public struct StoreConfig: Sendable, Equatable {
         config.storeHeartbeatTickInterval = schedulerStoreHeartbeatTickInterval
         config.regionMaxSize = regionMaxSize
         config.regionSplitSize = regionSplitSize
+        config.hibernateRegions = hibernateRegions
         return config
     }
 

@@ -108,6 +108,8 @@ final class SimNetwork: Sendable {
         var dropRate = 0.0
         var random = SplitMix(seed: 1)
         var delivered = 0
+        /// Delivered messages of regions (store pings, region 0, not counted).
+        var regionMessages = 0
         /// Snapshot chunks streamed (message chunks included).
         var snapshotChunks = 0
     }
@@ -140,6 +142,7 @@ final class SimNetwork: Sendable {
             if !s.groups.isEmpty, s.groups[from, default: -1] != s.groups[to, default: -2] { return nil }
             if s.dropRate > 0, Double.random(in: 0..<1, using: &s.random) < s.dropRate { return nil }
             s.delivered += 1
+            if message.regionId != 0 { s.regionMessages += 1 }
             return s.nodes[to]
         }
     }
@@ -212,6 +215,8 @@ final class TestCluster: @unchecked Sendable {
     private(set) var addresses: [UInt64: String] = [:]
     private(set) var order: [UInt64] = []
     private var schedulerTask: Task<Void, Never>?
+    /// Each store's own scheduler client (to make the scheduler unreachable for one store).
+    private(set) var schedulerClients: [UInt64: InProcessScheduler] = [:]
     let logger: Logger
 
     init(name: String, replicaChecker: Bool = true, balance: Bool = false) throws {
@@ -242,9 +247,11 @@ final class TestCluster: @unchecked Sendable {
     @discardableResult
     func addStore() async throws -> RaftStoreNode {
         let path = directory + "/store-\(order.count + 1)"
+        let client = InProcessScheduler(server: scheduler.server)
         let node = try await RaftStoreNode.start(config: config, dataPath: path, storeAddress: "sim-\(order.count + 1)",
-                                                 scheduler: InProcessScheduler(server: scheduler.server), transport: network.transport(), logger: logger,
+                                                 scheduler: client, transport: network.transport(), logger: logger,
                                                  leaseClock: leaseClock)
+        schedulerClients[node.storeID] = client
         paths[node.storeID] = path
         addresses[node.storeID] = "sim-\(order.count + 1)"
         order.append(node.storeID)
@@ -275,9 +282,11 @@ final class TestCluster: @unchecked Sendable {
     }
 
     func restart(_ storeID: UInt64) async throws {
+        let client = InProcessScheduler(server: scheduler.server)
         let node = try await RaftStoreNode.start(config: config, dataPath: paths[storeID]!, storeAddress: addresses[storeID]!,
-                                                 scheduler: InProcessScheduler(server: scheduler.server), transport: network.transport(), logger: logger,
+                                                 scheduler: client, transport: network.transport(), logger: logger,
                                                  leaseClock: leaseClock)
+        schedulerClients[storeID] = client
         XCTAssertEqual(node.storeID, storeID)
         network.state.withLock { $0.nodes[storeID] = node }
     }

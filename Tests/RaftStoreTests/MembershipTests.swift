@@ -73,6 +73,38 @@ final class MembershipTests: XCTestCase {
         try await cluster.waitUntil("stale peer destroyed", timeout: .seconds(20)) { await cluster.node(victim)!.regions().isEmpty }
     }
 
+    /// The leader commits the addition of a 4th peer and dies before the new peer heard
+    /// anything. The survivors need 3 of 4 votes, so the new, empty peer must be created by
+    /// the vote request and vote (found by the e2e balance test: a region stayed leaderless).
+    func testPeerAddedJustBeforeTheLeaderDiedVotes() async throws {
+        cluster = try TestCluster(name: "new-peer-votes", replicaChecker: true)
+        for _ in 0..<3 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) { try! await peerStores().count == 3 }
+        try await cluster.put("k", "v")
+        let members = try await peerStores()
+        let newcomer = try await cluster.addStore().storeID
+        // The newcomer hears nothing while the others commit its addition.
+        cluster.network.partition([Array(members), [newcomer]])
+        try await cluster.setMaxPeerCount(4)
+        try await cluster.waitUntil("addition applied on every old member", timeout: .seconds(20)) {
+            for id in members {
+                guard let status = await cluster.node(id)?.regions().first, status.region.peers.count == 4 else { return false }
+            }
+            return true
+        }
+        let newcomerRegions = await cluster.node(newcomer)!.regions()
+        XCTAssertTrue(newcomerRegions.isEmpty, "the newcomer must not have heard from the leader")
+        let (leader, _) = await cluster.leader()!
+        cluster.stop(leader.storeID)
+        cluster.network.heal()
+        try await cluster.waitUntil("a new leader among the survivors", timeout: .seconds(20)) {
+            await cluster.leader() != nil
+        }
+        let value = try await cluster.get("k")
+        XCTAssertEqual(value, "v")
+        try await cluster.put("k", "w")
+    }
+
     /// Removing the leader's replica: the leader hands leadership over first.
     func testLeaderReplicaRemoval() async throws {
         cluster = try TestCluster(name: "leader-removal")

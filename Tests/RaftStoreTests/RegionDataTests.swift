@@ -283,4 +283,21 @@ final class RegionDataTests: XCTestCase {
         XCTAssertNotNil(key)
         XCTAssertLessThanOrEqual(peak, 5, "three iterator keys, the current group and the candidate")
     }
+
+    /// A region of at least four times the maximum is split near its middle (log2 rounds to
+    /// shrink a huge region, e.g. after a bulk load); a smaller one loses its first `splitSize` bytes.
+    func testSplitCheckHalvesHugeRegionsAndPeelsSmallerOnes() throws {
+        let engines = try Engines()
+        defer { engines.close() }
+        var batch = WriteBatch()
+        for i in 0..<100 { batch.put(.default, bytes(String(format: "key%03d", i)), [UInt8](repeating: 1, count: 94)) }
+        try engines.kv.write(batch, sync: false)   // 100 raw pairs of 100 bytes
+        let whole = region(1, [], [])
+        let (size, middle, peak) = try splitCheck(whole, engines, max: 2_000, split: 1_000)
+        XCTAssertEqual(size, 10_000, "the full size, not the scan limit")
+        XCTAssertEqual(middle.map { String(decoding: $0, as: UTF8.self) }, "key050")
+        XCTAssertLessThanOrEqual(peak, 5, "halving streams too")
+        let (_, peel, _) = try splitCheck(whole, engines, max: 3_000, split: 1_500)
+        XCTAssertEqual(peel.map { String(decoding: $0, as: UTF8.self) }, "key015")
+    }
 }

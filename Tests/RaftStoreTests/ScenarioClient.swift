@@ -110,21 +110,34 @@ final class ScenarioClient: @unchecked Sendable {
         self.inFlight = inFlight
     }
 
-    /// The store to try next and the request context for its view of the (only) region.
-    private func target() async -> (RaftStoreNode, Kvrpcpb.Context)? {
+    /// The store to try next and the request context for its view of the region holding `key`.
+    private func target(_ key: String) async -> (RaftStoreNode, Kvrpcpb.Context)? {
         let order = cluster.order
-        if let hint = leaderHint, let node = cluster.node(hint), let context = await context(on: node) { return (node, context) }
+        if let hint = leaderHint, let node = cluster.node(hint), let context = await context(on: node, key: key) { return (node, context) }
         leaderHint = nil
         for _ in 0..<order.count {
             rotation += 1
-            if let node = cluster.node(order[rotation % order.count]), let context = await context(on: node) { return (node, context) }
+            if let node = cluster.node(order[rotation % order.count]), let context = await context(on: node, key: key) { return (node, context) }
         }
         return nil
     }
 
-    /// The request context for `node`'s own view of the (only) region.
-    func context(on node: RaftStoreNode) async -> Kvrpcpb.Context? {
-        guard let status = await node.regions().first, !status.region.peers.isEmpty else { return nil }
+    /// The request context for `node`'s own view of the region holding `key` (with several
+    /// regions after splits: the one whose range has the key, newest epoch first); without a
+    /// key, the first region.
+    func context(on node: RaftStoreNode, key: String? = nil) async -> Kvrpcpb.Context? {
+        let statuses = await node.regions().filter { !$0.region.peers.isEmpty }
+        let status: RaftStoreNode.RegionStatus?
+        if let key {
+            let bytes = Array(key.utf8)
+            status = statuses.filter { status in
+                let region = status.region
+                return !bytes.lexicographicallyPrecedes(region.startKey) && (region.endKey.isEmpty || bytes.lexicographicallyPrecedes(region.endKey))
+            }.max { ($0.isLeader ? 1 : 0, $0.region.regionEpoch?.version ?? 0) < ($1.isLeader ? 1 : 0, $1.region.regionEpoch?.version ?? 0) }
+        } else {
+            status = statuses.first
+        }
+        guard let status else { return nil }
         let peer = status.region.peers.first { $0.id == status.peerID }
         return Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch, peer: peer)
     }
@@ -141,7 +154,7 @@ final class ScenarioClient: @unchecked Sendable {
     /// One attempt at `put`; records it (unless refused) and reports how it ended.
     func attemptPut(_ key: String, _ value: String, on chosen: (RaftStoreNode, Kvrpcpb.Context)? = nil,
                     timeout: Duration? = nil) async -> AttemptOutcome<Void> {
-        guard let (node, context) = await (chosen != nil ? chosen : target()) else { return .refused(RegionError(Errorpb.Error(message: "no store"))) }
+        guard let (node, context) = await (chosen != nil ? chosen : target(key)) else { return .refused(RegionError(Errorpb.Error(message: "no store"))) }
         attempts += 1
         var write = WriteBatch()
         write.put(.default, Array(key.utf8), Array(value.utf8))
@@ -180,7 +193,7 @@ final class ScenarioClient: @unchecked Sendable {
     /// One attempt at `get`; records it if it succeeded.
     func attemptGet(_ key: String, on chosen: (RaftStoreNode, Kvrpcpb.Context)? = nil,
                     timeout: Duration? = nil) async -> AttemptOutcome<String?> {
-        guard let (node, context) = await (chosen != nil ? chosen : target()) else { return .refused(RegionError(Errorpb.Error(message: "no store"))) }
+        guard let (node, context) = await (chosen != nil ? chosen : target(key)) else { return .refused(RegionError(Errorpb.Error(message: "no store"))) }
         attempts += 1
         let call = HistoryClock.now()
         let result = await waitAtMost(timeout ?? attemptTimeout, inFlight: inFlight) { () -> String? in

@@ -27,10 +27,15 @@ struct Scenario: CustomStringConvertible {
     var logGCCountLimit: UInt64?
     /// Isolate one store for each round, so it must catch up by snapshot after compaction.
     var isolateOne = false
+    /// Change the replica count the scheduler keeps (3...stores) at random during rounds, so
+    /// the replica checker adds and removes peers (the leader's too) while clients run (3B).
+    var confChange = false
+    /// `region-max-size` in bytes (nil: no splits); splits are checked every 100 ms (3B).
+    var regionMaxSize: UInt64?
     var seed: UInt64 = 1
 
     var description: String {
-        "\(name) seed=\(seed) stores=\(stores) clients=\(clients) rounds=\(rounds) unreliable=\(unreliable) partitions=\(partitions) crash=\(crash) gc=\(logGCCountLimit.map(String.init) ?? "-")"
+        "\(name) seed=\(seed) stores=\(stores) clients=\(clients) rounds=\(rounds) unreliable=\(unreliable) partitions=\(partitions) crash=\(crash) gc=\(logGCCountLimit.map(String.init) ?? "-") confchange=\(confChange) split=\(regionMaxSize.map(String.init) ?? "-")"
     }
 }
 
@@ -207,7 +212,7 @@ final class ScenarioTests: XCTestCase {
 
     // MARK: - Runner
 
-    private func run(_ base: Scenario, seed: UInt64) async throws {
+    func run(_ base: Scenario, seed: UInt64) async throws {
         for seed in ScenarioRuns.seeds(default: seed) {
             var scenario = ScenarioRuns.lengthen(base)
             scenario.seed = seed
@@ -260,6 +265,8 @@ final class ScenarioTests: XCTestCase {
         var appends = (0..<scenario.clients).map { AppendState(client: $0) }
         let failures = Failures()
         var snapshotsForced = 0
+        var confChangesSeen = 0
+        let startConfVer = await cluster.leader()?.1.region.regionEpoch?.confVer ?? 0
 
         for round in 0..<scenario.rounds {
             if scenario.unreliable { cluster.network.state.withLock { $0.dropRate = 0.1 } }
@@ -274,6 +281,11 @@ final class ScenarioTests: XCTestCase {
             var partitioner: Task<Void, Never>?
             if scenario.partitions {
                 partitioner = Task { await runPartitioner(cluster, seed: partitionSeed, done: done) }
+            }
+            let confChangeSeed = random.next()
+            var confChanger: Task<Int, Never>?
+            if scenario.confChange {
+                confChanger = Task { await runConfChanger(cluster, stores: scenario.stores, seed: confChangeSeed, done: done) }
             }
             // Clients run concurrently; each returns its append state.
             let work = clients.map { (client: $0, state: appends[$0.id], seed: random.next()) }
@@ -290,6 +302,7 @@ final class ScenarioTests: XCTestCase {
             for (id, state) in results { appends[id] = state }
             done.set()
             await partitioner?.value
+            confChangesSeen += await confChanger?.value ?? 0
             cluster.network.heal()
             cluster.network.state.withLock { $0.dropRate = 0 }
 
@@ -337,6 +350,16 @@ final class ScenarioTests: XCTestCase {
         print("scenario \(scenario.name) seed=\(scenario.seed): \(operations.count) operations (\(history.unknownCount) unknown), \(attempts) attempts, appends \(appends.map(\.next)), snapshots forced \(snapshotsForced)")
         for failure in failures.all { XCTFail("\(scenario): \(failure)") }
         XCTAssertGreaterThan(appends.reduce(0) { $0 + $1.next }, 0, "\(scenario): no append acknowledged")
+        let regions = await cluster.schedulerRegions()
+        if scenario.regionMaxSize != nil {
+            XCTAssertGreaterThan(regions.count, 1, "\(scenario): no region split")
+            print("scenario \(scenario.name) seed=\(scenario.seed): \(regions.count) regions")
+        }
+        if scenario.confChange {
+            let confVer = regions.map { $0.regionEpoch?.confVer ?? 0 }.max() ?? 0
+            print("scenario \(scenario.name) seed=\(scenario.seed): \(confChangesSeen) replica-count changes, conf_ver \(startConfVer) -> \(confVer)")
+            XCTAssertGreaterThan(confVer, startConfVer, "\(scenario): no membership change happened")
+        }
         if scenario.isolateOne && scenario.logGCCountLimit != nil {
             XCTAssertGreaterThan(snapshotsForced, 0, "\(scenario): no round compacted the log past the isolated store")
         }
@@ -384,9 +407,14 @@ final class ScenarioTests: XCTestCase {
 
     // MARK: - Helpers
 
-    private func startCluster(_ scenario: Scenario) async throws -> TestCluster {
+    func startCluster(_ scenario: Scenario) async throws -> TestCluster {
         let cluster = try TestCluster(name: String(scenario.name.prefix(20)))
         if let limit = scenario.logGCCountLimit { cluster.config.logGCCountLimit = limit }
+        if let size = scenario.regionMaxSize {
+            cluster.config.regionMaxSize = size
+            cluster.config.regionSplitSize = size / 2
+            cluster.config.splitCheckTickInterval = .milliseconds(100)
+        }
         try await cluster.addStore()
         try await cluster.setMaxPeerCount(UInt32(scenario.stores))
         for _ in 1..<scenario.stores { try await cluster.addStore() }
@@ -423,7 +451,9 @@ final class ScenarioTests: XCTestCase {
         while ContinuousClock.now < deadline {
             sizes = [:]
             for node in cluster.nodes {
-                if let status = await node.regions().first { sizes[node.storeID] = status.appliedIndex - min(status.appliedIndex, status.firstIndex) }
+                for status in await node.regions() {
+                    sizes[node.storeID] = max(sizes[node.storeID] ?? 0, status.appliedIndex - min(status.appliedIndex, status.firstIndex))
+                }
             }
             if sizes.values.allSatisfy({ $0 <= 3 * limit }) { return }
             try await Task.sleep(for: .milliseconds(50))
@@ -442,6 +472,25 @@ func runPartitioner(_ cluster: TestCluster, seed: UInt64, done: Flag) async {
         cluster.network.partition(groups)
         try? await Task.sleep(for: electionTimeout + .milliseconds(Int(random.next() % 200)))
     }
+}
+
+/// Sets the scheduler's replica count to a random value in 3...stores, again and again, until
+/// `done`: the replica checker then adds or removes a peer (removing the leader's peer hands
+/// leadership over first). Returns how many changes it made.
+func runConfChanger(_ cluster: TestCluster, stores: Int, seed: UInt64, done: Flag) async -> Int {
+    var random = SeededRandom(seed: seed)
+    let electionTimeout = cluster.config.baseTickInterval * cluster.config.electionTicks
+    var current = stores, changes = 0
+    while !done.isSet {
+        let next = 3 + Int(random.next() % UInt64(max(1, stores - 2)))
+        if next != current {
+            try? await cluster.setMaxPeerCount(UInt32(next))
+            current = next
+            changes += 1
+        }
+        try? await Task.sleep(for: electionTimeout / 2 + .milliseconds(Int(random.next() % 200)))
+    }
+    return changes
 }
 
 func debug(_ message: @autoclosure () -> String) {

@@ -59,6 +59,53 @@ final class SplitTests: XCTestCase {
         return result
     }
 
+    /// A split that fails (here AskSplit: the scheduler is unreachable) is tried again at the
+    /// next split-check tick even if nothing more is written (it used to wait for new writes).
+    func testFailedSplitIsRetriedWithoutNewWrites() async throws {
+        cluster = try TestCluster(name: "split-retry")
+        cluster.config.regionMaxSize = 1_024
+        cluster.config.regionSplitSize = 512
+        cluster.config.splitCheckTickInterval = .milliseconds(100)
+        for _ in 0..<3 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(30)) {
+            await cluster.leader()?.1.region.peers.count == 3
+        }
+        for client in cluster.schedulerClients.values { client.reachable.withLock { $0 = false } }
+        for i in 0..<20 { try await cluster.put(key(i), String(repeating: "v", count: 200)) }
+        try await Task.sleep(for: .milliseconds(500))  // several split checks, all failing
+        let stuck = await cluster.leader()!.1.region
+        XCTAssertTrue(stuck.startKey.isEmpty && stuck.endKey.isEmpty, "no split while AskSplit fails")
+        for client in cluster.schedulerClients.values { client.reachable.withLock { $0 = true } }
+        try await cluster.waitUntil("splits resume without new writes", timeout: .seconds(10)) {
+            await cluster.schedulerRegions().count >= 4
+        }
+    }
+
+    /// The new region of a split elects its leader at once, not after an election timeout:
+    /// the leader's store campaigns as soon as it applied the split, before the followers
+    /// did, so the followers keep the vote request and replay it to the peer the split creates.
+    func testNewRegionElectsWithoutWaitingForAnElectionTimeout() async throws {
+        cluster = try TestCluster(name: "split-vote")
+        cluster.config.baseTickInterval = .milliseconds(100)
+        cluster.config.electionTicks = 40  // 4-8 s: far longer than the test allows
+        for _ in 0..<3 { try await cluster.addStore() }
+        try await cluster.waitUntil("3 replicas", timeout: .seconds(30)) {
+            await cluster.leader()?.1.region.peers.count == 3
+        }
+        for round in 0..<3 {
+            let at = key(10 * (round + 1))
+            try await cluster.put(at, "before")
+            try await cluster.split(at: at)
+            let started = ContinuousClock.now
+            try await cluster.waitUntil("the new region has a leader", timeout: .seconds(3)) {
+                guard let (_, status) = await cluster.leader(forKey: Array(at.utf8)) else { return false }
+                return status.region.startKey == Array(at.utf8)
+            }
+            try await cluster.put(at, "after", timeout: .seconds(3))
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(3), "round \(round)")
+        }
+    }
+
     /// A manual split of a 3-replica region: both halves serve reads and writes, every store
     /// runs both regions, the versions are bumped and the scheduler knows both.
     func testManualSplitOnEveryStoreAndBothHalvesServe() async throws {

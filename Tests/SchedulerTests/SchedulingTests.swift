@@ -163,6 +163,71 @@ final class SchedulingTests: SchedulerTestCase {
         expectEqual(await server.getOperator(.init(regionId: 1)).status, .cancel)
     }
 
+    /// A leader transfer whose target never takes over (its store died but is not down yet)
+    /// ends the operator after the leader-operator timeout, not the whole operator's 10 minutes,
+    /// so the region is free for the next repair (issue 7: a kill during balance left a region
+    /// with 4 peers for minutes).
+    func testTransferLeaderStepTimesOutOnItsOwn() async throws {
+        let clock = FakeClock()
+        let server = try await makeCluster(stores: 4, clock: clock)
+        let region = makeRegion(1, "", "", stores: [1, 2, 3, 4], leaderStore: 1)
+        _ = server.processRegionHeartbeat(region, now: clock.now)
+        let op = Operator(region: region, kind: .replica, desc: "remove extra replica on store 1",
+                          steps: [.transferLeader(fromStore: 1, toStore: 4), .removePeer(fromStore: 1)],
+                          createdAt: clock.now, timeout: 10 * 60 * 1_000)
+        XCTAssertTrue(server.operators.add(op))
+        XCTAssertNotNil(server.processRegionHeartbeat(region, now: clock.now)?.transferLeader)
+        clock.advance(5_000)
+        XCTAssertNotNil(server.processRegionHeartbeat(region, now: clock.now)?.transferLeader, "still within the step timeout")
+        clock.advance(6_000)
+        XCTAssertNil(server.processRegionHeartbeat(region, now: clock.now))
+        expectEqual(await server.getOperator(.init(regionId: 1)).status, .timeout)
+
+        // Also when no heartbeat comes: the scheduling round drops it.
+        XCTAssertTrue(server.operators.add(op))
+        _ = server.processRegionHeartbeat(region, now: clock.now)
+        clock.advance(11_000)
+        _ = server.schedule([], now: clock.now)
+        XCTAssertFalse(server.operators.hasOperator(for: 1))
+
+        // A step that is not a leader transfer keeps the whole operator's timeout.
+        let add = Operator(region: makeRegion(1, "", "", stores: [1, 2, 3]), kind: .replica, desc: "add",
+                           steps: [.addPeer(toStore: 4, peerID: 99)], createdAt: clock.now, timeout: 10 * 60 * 1_000)
+        XCTAssertTrue(server.operators.add(add))
+        _ = server.processRegionHeartbeat(makeRegion(1, "", "", stores: [1, 2, 3]), now: clock.now)
+        clock.advance(60_000)
+        for id: UInt64 in 1...4 { _ = await server.storeHeartbeat(.init(stats: .init(storeId: id))) }
+        XCTAssertNotNil(server.processRegionHeartbeat(makeRegion(1, "", "", stores: [1, 2, 3]), now: clock.now)?.changePeer)
+    }
+
+    /// An operator moving a replica to a store that then goes down is cancelled, and the replica
+    /// checker takes the region over (here: the surplus peer on the down store goes).
+    func testOperatorTargetingADownStoreIsCancelled() async throws {
+        let clock = FakeClock()
+        let server = try await makeCluster(stores: 5, clock: clock) { $0.maxStoreDownTimeMillis = 60_000 }
+        var sim = SimulatedCluster()
+        sim.regions[1] = makeRegion(1, "", "", stores: [1, 2, 3, 4], leaderStore: 1)
+        sim.report(to: server, now: clock.now)
+        // Balance-like move already under way: leadership to store 4, then remove store 1.
+        let op = Operator(region: sim.regions[1]!, kind: .region, desc: "move",
+                          steps: [.transferLeader(fromStore: 1, toStore: 4), .removePeer(fromStore: 1)],
+                          createdAt: clock.now, timeout: 10 * 60 * 1_000)
+        XCTAssertTrue(server.operators.add(op))
+        // Store 4 dies: no heartbeat for longer than the down time; the others keep reporting.
+        clock.advance(5_000)
+        sim.report(to: server, now: clock.now)
+        clock.advance(58_000)
+        for id: UInt64 in [1, 2, 3, 5] { _ = await server.storeHeartbeat(.init(stats: .init(storeId: id))) }
+        clock.advance(3_000)
+        for id: UInt64 in [1, 2, 3, 5] { _ = await server.storeHeartbeat(.init(stats: .init(storeId: id))) }
+        sim.report(to: server, now: clock.now)
+        let ops = server.schedule(.replica, now: clock.now)
+        expectEqual(await server.getOperator(.init(regionId: 1)).status, .running)
+        XCTAssertEqual(ops.map(\.desc), ["remove extra replica on store 4"])
+        sim.executeOperators(on: server, now: clock.now)
+        XCTAssertEqual(sim.regions[1]!.peers.map(\.storeId).sorted(), [1, 2, 3])
+    }
+
     func testCommandsGoOutOnTheLeaderStoresStream() async throws {
         let clock = FakeClock()
         let server = try await makeCluster(stores: 4, clock: clock)
