@@ -25,20 +25,7 @@ import schedulerpb_pb2_grpc as pd_grpc
 
 from conftest import BIN, Process, free_port, wait_port
 from test_raft_cluster import Cluster
-from test_split import Router, assert_tiles, scan_regions, tiles, write_parallel
-
-STORE_CONFIG = """
-raft-base-tick-interval = "50ms"
-raft-heartbeat-ticks = 2
-raft-election-timeout-ticks = 10
-raft-log-gc-tick-interval = "500ms"
-raft-log-gc-count-limit = 200
-scheduler-heartbeat-tick-interval = "200ms"
-scheduler-store-heartbeat-tick-interval = "200ms"
-split-region-check-tick-interval = "200ms"
-region-max-size = "96KiB"
-region-split-size = "64KiB"
-"""
+from test_split import SPLIT_CONFIG as STORE_CONFIG, Router, assert_tiles, scan_regions, tiles, write_parallel
 
 # A small down time so a killed store's replicas are replaced within the test.
 SCHEDULER_CONFIG = """

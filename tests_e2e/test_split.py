@@ -19,17 +19,10 @@ import schedulerpb_pb2 as pd
 
 import tinysql_codec as codec
 from conftest import BIN
-from test_raft_cluster import Cluster
+from test_raft_cluster import CONFIG, Cluster
 
-SPLIT_CONFIG = """
-raft-base-tick-interval = "50ms"
-raft-heartbeat-ticks = 2
-raft-election-timeout-ticks = 10
-raft-log-gc-tick-interval = "500ms"
-raft-log-gc-count-limit = 200
-scheduler-heartbeat-tick-interval = "200ms"
-scheduler-store-heartbeat-tick-interval = "200ms"
-split-region-check-tick-interval = "200ms"
+# The raft cluster's fast ticks plus small regions.
+SPLIT_CONFIG = CONFIG + """split-region-check-tick-interval = "200ms"
 region-max-size = "96KiB"
 region-split-size = "64KiB"
 """
