@@ -1,11 +1,14 @@
 import CGRPC
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Process-wide gRPC core initialisation.
 ///
 /// `grpc_init` is reference counted by the core; we call it exactly once and
 /// never call `grpc_shutdown`, because servers, channels and the client
 /// completion queues may live until process exit.
-enum GRPCRuntime {
+public enum GRPCRuntime {
     private static let initialized: Bool = {
         grpc_init()
         return true
@@ -41,4 +44,19 @@ extension Duration {
 func makeDeadline(_ timeout: Duration?) -> gpr_timespec {
     guard let timeout else { return cgrpc_inf_future() }
     return cgrpc_deadline_after_ns(timeout.nanosecondsClamped)
+}
+
+extension GRPCRuntime {
+    /// Ends the process after a completed graceful shutdown, without running C++ static
+    /// destructors or atexit handlers.
+    ///
+    /// A normal `exit` tears down the gRPC core's global state while detached tasks (a
+    /// reconnect loop, a heartbeat stream) may still start a call batch on a pool thread,
+    /// which aborts in the core (`grpc_cq_begin_op` assertion). Callers have already closed
+    /// everything durable (storage engines synced and closed), so nothing is lost by skipping
+    /// the destructors; buffered standard output is flushed first.
+    public static func exitAfterShutdown(_ code: Int32 = 0) -> Never {
+        fflush(nil)  // every open output stream
+        _exit(code)
+    }
 }

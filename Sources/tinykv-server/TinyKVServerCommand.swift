@@ -71,5 +71,6 @@ struct TinyKVServerCommand: AsyncParsableCommand {
         let logger = Logger(label: "tinykv-server")
         let server = try await StoreServer.start(config: storeConfig, logger: logger)
         try await server.run()
+        GRPCRuntime.exitAfterShutdown()
     }
 }

@@ -113,6 +113,7 @@ struct TinySchedulerCommand: AsyncParsableCommand {
         scheduler.shutdown()
         await loop.value
         logger.info("tinyscheduler-server stopped")
+        GRPCRuntime.exitAfterShutdown()
     }
 
     /// `/metrics` (stores, regions, leaders, operators, TSO and RPC metrics) and `/status`.
