@@ -368,6 +368,17 @@ final class TestCluster: @unchecked Sendable {
         throw CancellationError()
     }
 
+    /// Adds three stores and waits until the first region's leader has three peers and every
+    /// store holds an initialized peer of it (the replica checker's work is done).
+    func startThreeReplicas(timeout: Duration = .seconds(20)) async throws {
+        for _ in 0..<3 { try await addStore() }
+        try await waitUntil("3 replicas", timeout: timeout) {
+            guard let (_, status) = await leader(), status.region.peers.count == 3 else { return false }
+            for node in nodes where await node.regions().first?.region.peers.isEmpty ?? true { return false }
+            return true
+        }
+    }
+
     /// Puts through the current leader, retrying region errors like a client would.
     func put(_ key: String, _ value: String, timeout: Duration = .seconds(10)) async throws {
         var batch = WriteBatch()

@@ -23,12 +23,7 @@ final class LeaseReadTests: XCTestCase {
         let cluster = try TestCluster(name: "lease")
         self.cluster = cluster
         cluster.leaseClock = clock.clock
-        for _ in 0..<3 { try await cluster.addStore() }
-        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) {
-            guard let (_, status) = await cluster.leader(), status.region.peers.count == 3 else { return false }
-            for node in cluster.nodes where await node.regions().first?.region.peers.isEmpty ?? true { return false }
-            return true
-        }
+        try await cluster.startThreeReplicas()
         try await cluster.put("k", "v1")
         guard let (oldLeader, status) = await cluster.leader() else { return XCTFail("no leader") }
         let context = Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch)
@@ -97,12 +92,7 @@ final class LeaseReadTests: XCTestCase {
     func testLeaseReadsSeeAcknowledgedWritesAcrossTransfers() async throws {
         let cluster = try TestCluster(name: "lease-transfer")
         self.cluster = cluster
-        for _ in 0..<3 { try await cluster.addStore() }
-        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) {
-            guard let (_, status) = await cluster.leader(), status.region.peers.count == 3 else { return false }
-            for node in cluster.nodes where await node.regions().first?.region.peers.isEmpty ?? true { return false }
-            return true
-        }
+        try await cluster.startThreeReplicas()
         for round in 0..<6 {
             try await cluster.put("t", "v\(round)")
             let value = try await cluster.get("t")

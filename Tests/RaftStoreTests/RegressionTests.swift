@@ -20,12 +20,7 @@ final class RegressionTests: XCTestCase {
         let cluster = try TestCluster(name: "stale-after-snap")
         self.cluster = cluster
         cluster.config.logGCCountLimit = 10
-        for _ in 0..<3 { try await cluster.addStore() }
-        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) {
-            guard let (_, status) = await cluster.leader(), status.region.peers.count == 3 else { return false }
-            for node in cluster.nodes where await node.regions().first?.region.peers.isEmpty ?? true { return false }
-            return true
-        }
+        try await cluster.startThreeReplicas()
         try await cluster.put("a", "1")
         guard let (oldLeader, status) = await cluster.leader() else { return XCTFail("no leader") }
         cluster.network.isolate(oldLeader.storeID)
@@ -77,12 +72,7 @@ final class RegressionTests: XCTestCase {
     func testProposalsPastTheNewLeadersLogAreAnswered() async throws {
         let cluster = try TestCluster(name: "stale-past-log")
         self.cluster = cluster
-        for _ in 0..<3 { try await cluster.addStore() }
-        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) {
-            guard let (_, status) = await cluster.leader(), status.region.peers.count == 3 else { return false }
-            for node in cluster.nodes where await node.regions().first?.region.peers.isEmpty ?? true { return false }
-            return true
-        }
+        try await cluster.startThreeReplicas()
         try await cluster.put("a", "1")
         guard let (oldLeader, status) = await cluster.leader() else { return XCTFail("no leader") }
         cluster.network.isolate(oldLeader.storeID)

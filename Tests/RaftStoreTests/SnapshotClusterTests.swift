@@ -21,14 +21,7 @@ final class SnapshotClusterTests: XCTestCase {
     private func startCluster(_ name: String) async throws {
         cluster = try TestCluster(name: name)
         cluster.config.logGCCountLimit = 20
-        for _ in 0..<3 { try await cluster.addStore() }
-        try await cluster.waitUntil("3 replicas", timeout: .seconds(20)) {
-            guard let (_, status) = await cluster.leader(), status.region.peers.count == 3 else { return false }
-            for node in cluster.nodes {
-                guard let region = await node.regions().first, !region.region.peers.isEmpty else { return false }
-            }
-            return true
-        }
+        try await cluster.startThreeReplicas()
     }
 
     /// Pseudo-random hex (SST files compress repetitive values to almost nothing).
