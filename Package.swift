@@ -86,10 +86,10 @@ let package = Package(
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "TinyKVConfigTests", dependencies: ["TinyKVConfig"]),
-        .testTarget(name: "TransactionTests", dependencies: ["Transaction"]),
+        .testTarget(name: "TransactionTests", dependencies: ["Transaction", "Raft"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"]),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TinyKVProto"]),

@@ -1,29 +1,18 @@
+import Raft
 import Storage
 import XCTest
-
-/// A small deterministic generator (StorageTests does not depend on the Raft module's).
-struct TestRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The memcomparable encoding, its decoding, and the raw bounds derived from encoded bounds.
 final class KeySpaceTests: XCTestCase {
     /// Bytes that sit on the encoding's edges: padding, markers and their neighbours.
     private static let alphabet: [UInt8] = [0x00, 0x01, 0x61, 0xF6, 0xF7, 0xF8, 0xFE, 0xFF]
 
-    private func randomBytes(_ rng: inout TestRandom, maxCount: Int) -> [UInt8] {
+    private func randomBytes(_ rng: inout SeededGenerator, maxCount: Int) -> [UInt8] {
         (0..<Int.random(in: 0...maxCount, using: &rng)).map { _ in Self.alphabet.randomElement(using: &rng)! }
     }
 
     func testEncodeDecodeRoundTripAndOrder() {
-        var rng = TestRandom(state: 1)
+        var rng = SeededGenerator(seed: 1)
         var keys: [[UInt8]] = [[], [0], [0, 0, 0, 0, 0, 0, 0, 0], Array("abcdefgh".utf8), Array("abcdefghi".utf8)]
         for _ in 0..<500 { keys.append(randomBytes(&rng, maxCount: 20)) }
         for key in keys {
@@ -54,7 +43,7 @@ final class KeySpaceTests: XCTestCase {
     /// `smallestKey(encodedAtLeast:)` is an exact bound: `encode(k) >= b` iff `k >= smallestKey(b)`,
     /// for bounds that are whole encoded keys, prefixes of them, and arbitrary bytes.
     func testSmallestKeyIsAnExactRawBound() {
-        var rng = TestRandom(state: 7)
+        var rng = SeededGenerator(seed: 7)
         var bounds: [[UInt8]] = [[0xFF], [0xFF, 0xFF], Array("k00005".utf8), [0, 0, 0, 0, 0, 0, 0, 0, 0xF6]]
         for _ in 0..<300 {
             let key = randomBytes(&rng, maxCount: 18)

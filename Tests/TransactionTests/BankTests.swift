@@ -1,20 +1,9 @@
 import Foundation
+import Raft
 import Synchronization
 import TinyKVProto
 import XCTest
 @testable import Transaction
-
-/// A seeded generator, so each client's choices are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Counters shared by the bank's clients.
 final class BankStats: Sendable {
@@ -70,7 +59,7 @@ final class BankTests: XCTestCase {
         enum Crash { case none, afterPrewrite, afterPrimaryCommit }
 
         /// One transfer, retried until it commits (or its client crashes).
-        func transfer(_ rng: inout SplitMix64, crashRate: Double, stats: BankStats) async throws {
+        func transfer(_ rng: inout SeededGenerator, crashRate: Double, stats: BankStats) async throws {
             let from = Int.random(in: 0..<accounts, using: &rng)
             var to = Int.random(in: 0..<(accounts - 1), using: &rng)
             if to >= from { to += 1 }
@@ -127,7 +116,7 @@ final class BankTests: XCTestCase {
             try await withThrowingTaskGroup(of: Void.self) { workers in
                 for client in 0..<clients {
                     workers.addTask {
-                        var rng = SplitMix64(state: UInt64(client) &* 7919 &+ 1)
+                        var rng = SeededGenerator(seed: UInt64(client) &* 7919 &+ 1)
                         var made = 0
                         while made < transfers, deadline.map({ clock.now < $0 }) ?? true {
                             try await bank.transfer(&rng, crashRate: crashRate, stats: stats)
