@@ -119,9 +119,17 @@ public final class SchedulerClient: PlacementDriver {
         try await call.send(Schedulerpb.TsoRequest(header: try await header(), count: count).encode())
         await call.closeSend()
         guard let bytes = try await call.receive() else { throw KVClientError.scheduler("TSO stream ended without a timestamp") }
+        return try Self.lastTimestamp(in: bytes, count: count)
+    }
+
+    /// The last timestamp of a `Tso` response to a request for `count`, as
+    /// `physical << 18 | logical`; throws on an error header or a missing range.
+    static func lastTimestamp(in bytes: [UInt8], count: UInt32) throws -> UInt64 {
         let response = try Schedulerpb.TsoResponse(decoding: bytes)
-        if let error = Self.failure(response.header) { throw KVClientError.scheduler(error.message) }
-        guard let ts = response.timestamp else { throw KVClientError.scheduler("TSO response without a timestamp") }
+        if let error = failure(response.header) { throw KVClientError.scheduler(error.message) }
+        guard let ts = response.timestamp, response.count == count else {
+            throw KVClientError.scheduler("TSO response without the requested timestamps")
+        }
         return UInt64(ts.physical) << 18 | UInt64(ts.logical)
     }
 }

@@ -88,12 +88,7 @@ public final class SchedulerTimestampOracle: TimestampOracle {
                 }
                 return bytes
             }
-            let response = try Schedulerpb.TsoResponse(decoding: bytes)
-            if let error = SchedulerClient.failure(response.header) { throw KVClientError.scheduler(error.message) }
-            guard let ts = response.timestamp, response.count == count else {
-                throw KVClientError.scheduler("TSO response without the requested timestamps")
-            }
-            return UInt64(ts.physical) << 18 | UInt64(ts.logical)
+            return try SchedulerClient.lastTimestamp(in: bytes, count: count)
         } catch {
             // The stream's state is unknown after a failure: start a fresh one next time.
             stream.cancel()
