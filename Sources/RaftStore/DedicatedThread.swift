@@ -1,4 +1,5 @@
 import Foundation
+import Transport
 
 /// A named thread with a large stack that runs one loop (the raft poller, the apply
 /// worker), and a way to wait until the loop has returned.
@@ -11,6 +12,7 @@ final class DedicatedThread: @unchecked Sendable {
     func start(name: String, _ body: @escaping @Sendable () -> Void) {
         let finished = self.finished
         let thread = Thread {
+            nameCurrentThread(name)
             body()
             finished.signal()
         }

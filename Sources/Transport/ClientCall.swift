@@ -10,7 +10,7 @@ final class ClientQueues: Sendable {
     private let counter = Atomic<UInt>(0)
 
     private init(count: Int) {
-        queues = (0..<count).map { CompletionQueue(name: "grpc-client-cq-\($0)") }
+        queues = (0..<count).map { CompletionQueue(name: "grpc-cli-cq-\($0)") }
     }
 
     func pick() -> CompletionQueue {

@@ -34,6 +34,7 @@ final class CompletionQueue: @unchecked Sendable {
         GRPCRuntime.ensureInitialized()
         cq = grpc_completion_queue_create_for_next(nil)
         let thread = Thread { [self] in
+            nameCurrentThread(name)
             self.pollUntilShutdown()
         }
         thread.name = name

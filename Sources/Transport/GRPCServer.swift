@@ -86,7 +86,7 @@ final class ServerCore: @unchecked Sendable {
         self.handlers = handlers
         self.pendingRequestsPerQueue = pendingRequestsPerQueue
         server = cgrpc_server_create(Int32(clamping: maxMessageBytes))
-        queues = (0..<threads).map { CompletionQueue(name: "grpc-server-cq-\($0)") }
+        queues = (0..<threads).map { CompletionQueue(name: "grpc-srv-cq-\($0)") }
         for queue in queues {
             grpc_server_register_completion_queue(server, queue.cq, nil)
         }
