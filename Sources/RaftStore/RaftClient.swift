@@ -9,15 +9,16 @@ import Transport
 /// destination store, addresses resolved through the scheduler (GetStore, cached),
 /// reconnection with exponential backoff, and `TinyKv/Snapshot` streams for snapshots.
 ///
-/// Messages of a round are queued per store without blocking the raft thread; each
-/// store's sender task drains its queue onto the stream. A message that fails to go
-/// out is reported unreachable so Raft backs off that follower.
+/// Messages of a round are queued per store without blocking the raft thread and sent
+/// by ``StoreConnection``. A message that fails to go out is reported unreachable so Raft
+/// backs off that follower.
 public final class RaftClient: RaftTransport {
     private let scheduler: any SchedulerAPI
     private let logger: Logger
     private let tls: TLSConfig?
     private let connections = Mutex<[UInt64: StoreConnection]>([:])
     private let snapshots: SnapshotManager
+    private let sendThread = RaftSendThread()
 
     /// Connects to other stores over TLS when `tls` is given; sends snapshots from `snapshots`' files.
     public init(scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig? = nil, snapshots: SnapshotManager) {
@@ -25,6 +26,7 @@ public final class RaftClient: RaftTransport {
         self.logger = logger
         self.tls = tls
         self.snapshots = snapshots
+        sendThread.start()
     }
 
     public func send(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
@@ -37,73 +39,210 @@ public final class RaftClient: RaftTransport {
         }
     }
 
-    /// Stops every sender task and closes the channels.
+    /// Closes every stream and channel, then stops the send thread.
     public func close() {
         let all = connections.withLock { current -> [StoreConnection] in
             defer { current = [:] }
             return Array(current.values)
         }
         for connection in all { connection.close() }
+        sendThread.stop()
     }
 
     private func connection(to storeID: UInt64) -> StoreConnection {
         connections.withLock { current in
             if let existing = current[storeID] { return existing }
-            let created = StoreConnection(storeID: storeID, scheduler: scheduler, logger: logger, tls: tls, snapshots: snapshots)
+            let created = StoreConnection(storeID: storeID, scheduler: scheduler, logger: logger, tls: tls,
+                                          snapshots: snapshots, sendThread: sendThread)
             current[storeID] = created
             return created
         }
     }
 }
 
-/// The stream to one store and the task feeding it.
+/// The `TinyKv/Raft` stream to one store, fed without a Swift task on the hot path.
+///
+/// Messages queue here without blocking the raft thread and go out one gRPC send at a time
+/// (the core allows one in flight per call). The first send after a quiet spell is started by
+/// the client's ``RaftSendThread``; every later one is started by the completion of the one
+/// before it, on the transport's completion-queue thread, so a busy stream costs no thread
+/// hand-off per message. Meanwhile messages pile up and are coalesced (``RaftMessageCoalescer``):
+/// a busy region sends one append per send instead of one per proposal. Connecting (an address
+/// lookup through the scheduler) and reconnecting with backoff run in a Swift task.
 final class StoreConnection: Sendable {
     private typealias Item = (RaftServerpb.RaftMessage, TransportFeedback)
+    private struct State {
+        var pending: [Item] = []
+        /// Coalesced messages taken from `pending`, sent in order.
+        var batch: ArraySlice<Item> = []
+        var stream: ClientStreamingCall?
+        /// A send is in flight or a pump is scheduled: nobody else may start one.
+        var pumping = false
+        /// A task is (re)connecting; `stream` is nil meanwhile.
+        var connecting = false
+        var closed = false
+        var backoff: Duration = .milliseconds(50)
+
+        /// The delay before the next connection attempt; doubles up to a second.
+        mutating func nextBackoff() -> Duration {
+            defer { backoff = min(backoff * 2, .seconds(1)) }
+            return backoff
+        }
+    }
+
     let storeID: UInt64
     private let scheduler: any SchedulerAPI
     private let logger: Logger
     private let tls: TLSConfig?
-    /// Messages waiting for the stream; the sender takes them all at once and coalesces them.
-    private let pending = Mutex<[Item]>([])
-    /// Wakes the sender when `pending` gets messages.
-    private let queue: AsyncStream<Void>
-    private let input: AsyncStream<Void>.Continuation
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let state = Mutex(State())
+    private let sendThread: RaftSendThread
     private let channel = Mutex<GRPCChannel?>(nil)
     private let snapshots: SnapshotManager
     /// One snapshot stream at a time to a store: a second one waits for the first.
     private let snapshotSlot = SnapshotSlot()
+    /// Raft retransmits: when a store is down, old messages are worth nothing.
+    private static let maxQueued = 8192
 
-    init(storeID: UInt64, scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig?, snapshots: SnapshotManager) {
+    init(storeID: UInt64, scheduler: any SchedulerAPI, logger: Logger, tls: TLSConfig?,
+         snapshots: SnapshotManager, sendThread: RaftSendThread) {
         self.storeID = storeID
         self.snapshots = snapshots
         self.scheduler = scheduler
         self.logger = logger
         self.tls = tls
-        // Raft retransmits: when a store is down, old messages are worth nothing.
-        (queue, input) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let started = Task<Void, Never> { [weak self] in await self?.run() }
-        task.withLock { $0 = started }
+        self.sendThread = sendThread
     }
 
     func enqueue(_ messages: [RaftServerpb.RaftMessage], feedback: TransportFeedback) {
-        for message in messages {
-            if message.message?.msgType == .msgSnapshot {
-                Task { await self.sendSnapshot(message, feedback: feedback) }
-            } else {
-                pending.withLock { queued in
-                    // Raft retransmits: when a store is down, old messages are worth nothing.
-                    if queued.count >= 8192 { queued.removeFirst(queued.count - 8191) }
-                    queued.append((message, feedback))
+        enum Next { case nothing, pump, connect }
+        var snapshotMessages: [RaftServerpb.RaftMessage] = []
+        let next = state.withLock { state -> Next in
+            guard !state.closed else { return .nothing }
+            for message in messages {
+                if message.message?.msgType == .msgSnapshot {
+                    snapshotMessages.append(message)
+                } else {
+                    state.pending.append((message, feedback))
                 }
-                input.yield(())
+            }
+            if state.pending.count > Self.maxQueued { state.pending.removeFirst(state.pending.count - Self.maxQueued) }
+            if state.stream != nil {
+                guard !state.pumping, !state.pending.isEmpty else { return .nothing }
+                state.pumping = true
+                return .pump
+            }
+            guard !state.connecting else { return .nothing }
+            state.connecting = true
+            return .connect
+        }
+        for message in snapshotMessages {
+            Task { await self.sendSnapshot(message, feedback: feedback) }
+        }
+        switch next {
+        case .nothing: break
+        case .pump: sendThread.schedule(self)
+        case .connect: reconnect(after: .zero)
+        }
+    }
+
+    /// Starts the next send, or ends the pump when nothing is left. Runs on the send thread
+    /// (first send) or on a completion-queue thread (the previous send's completion).
+    func pump(afterSuccess: Bool = false) {
+        let next = state.withLock { state -> (Item, ClientStreamingCall)? in
+            if afterSuccess { state.backoff = .milliseconds(50) }
+            if state.batch.isEmpty && !state.pending.isEmpty {
+                state.batch = RaftMessageCoalescer.coalesce(state.pending)[...]
+                state.pending = []
+            }
+            guard let stream = state.stream, let item = state.batch.popFirst() else {
+                state.pumping = false
+                return nil
+            }
+            return (item, stream)
+        }
+        guard let (item, stream) = next else { return }
+        stream.startSend(item.0.encode()) { [self] accepted in
+            if accepted {
+                pump(afterSuccess: true)
+            } else {
+                streamFailed(stream, item)
             }
         }
     }
 
+    private func streamFailed(_ stream: ClientStreamingCall, _ item: Item) {
+        item.1.unreachable(item.0)
+        let delay = state.withLock { state -> Duration? in
+            // Only the failed stream's own pump ends here (one send in flight per connection).
+            guard state.stream === stream || state.stream == nil else { return nil }
+            state.stream = nil
+            state.pumping = false
+            guard !state.closed, !state.connecting else { return nil }
+            state.connecting = true
+            return state.nextBackoff()
+        }
+        stream.cancel()
+        logger.debug("raft stream to store failed", metadata: ["store": "\(storeID)"])
+        disconnect()
+        if let delay { reconnect(after: delay) }
+    }
+
+    /// Opens the stream in a task, after `delay`; retries with backoff until it is open or closed.
+    private func reconnect(after delay: Duration) {
+        Task { [weak self] in
+            if delay > .zero { try? await Task.sleep(for: delay) }
+            await self?.connectStream()
+        }
+    }
+
+    private func connectStream() async {
+        do {
+            let stream = try await connect().clientStreaming(method: Tinykvpb.TinyKv.raft.path)
+            let pumpNow = state.withLock { state -> Bool? in
+                state.connecting = false
+                guard !state.closed else { return nil }
+                state.stream = stream
+                guard !state.pumping, !(state.pending.isEmpty && state.batch.isEmpty) else { return false }
+                state.pumping = true
+                return true
+            }
+            switch pumpNow {
+            case nil: stream.cancel()
+            case true?: pump()
+            case false?: break
+            }
+        } catch {
+            logger.debug("connecting to store failed", metadata: ["store": "\(storeID)", "error": "\(error)"])
+            disconnect()
+            // Raft retransmits: report what queued up meanwhile (once per peer) and drop it, so
+            // Raft probes the peer again later instead of replaying stale messages.
+            let (dropped, delay) = state.withLock { state -> ([Item], Duration?) in
+                let dropped = Array(state.batch) + state.pending
+                state.batch = []
+                state.pending = []
+                guard !state.closed else {
+                    state.connecting = false
+                    return (dropped, nil)
+                }
+                return (dropped, state.nextBackoff())
+            }
+            var reported = Set<[UInt64]>()
+            for (message, feedback) in dropped where reported.insert([message.regionId, message.toPeer?.id ?? 0]).inserted {
+                feedback.unreachable(message)
+            }
+            if let delay { reconnect(after: delay) }
+        }
+    }
+
     func close() {
-        input.finish()
-        task.withLock { $0?.cancel() }
+        let stream = state.withLock { state -> ClientStreamingCall? in
+            state.closed = true
+            state.pending = []
+            state.batch = []
+            defer { state.stream = nil }
+            return state.stream
+        }
+        stream?.cancel()
         channel.withLock { $0?.close(); $0 = nil }
     }
 
@@ -124,55 +263,6 @@ final class StoreConnection: Sendable {
     private func disconnect() {
         channel.withLock { $0?.close(); $0 = nil }
         scheduler.invalidateStore(storeID)
-    }
-
-    private func run() async {
-        var iterator = queue.makeAsyncIterator()
-        var backoff: Duration = .milliseconds(50)
-        var carry: [Item] = []
-        while !Task.isCancelled {
-            var call: ClientStreamingCall?
-            do {
-                let channel = try await connect()
-                let stream = try channel.clientStreaming(method: Tinykvpb.TinyKv.raft.path)
-                call = stream
-                while true {
-                    // One gRPC send is in flight at a time, so messages pile up meanwhile: take
-                    // them all and merge what Raft allows, so a busy region sends one append per
-                    // round trip instead of one per proposal.
-                    var batch = carry + pending.withLock { queued in
-                        defer { queued = [] }
-                        return queued
-                    }
-                    carry = []
-                    if batch.isEmpty {
-                        guard await iterator.next() != nil else {
-                            _ = try? await stream.finish()
-                            return
-                        }
-                        continue
-                    }
-                    batch = RaftMessageCoalescer.coalesce(batch)
-                    for (index, (message, feedback)) in batch.enumerated() {
-                        do {
-                            try await stream.send(message.encode())
-                        } catch {
-                            feedback.unreachable(message)
-                            carry = Array(batch[(index + 1)...])
-                            throw error
-                        }
-                    }
-                    backoff = .milliseconds(50)
-                }
-            } catch {
-                call?.cancel()
-                logger.debug("raft stream to store failed", metadata: ["store": "\(storeID)", "error": "\(error)"])
-                disconnect()
-                // Report (and drop) what queued up meanwhile so Raft probes again later.
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(1))
-            }
-        }
     }
 
     /// Sends a snapshot on its own `Snapshot` stream (``SnapshotSender``: the message, then the

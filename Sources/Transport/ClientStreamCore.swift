@@ -53,6 +53,18 @@ final class ClientStreamCore: Sendable {
         throw await failure()
     }
 
+    /// Starts one send; `completion` runs on a completion-queue thread with true once the core
+    /// accepted the message, false once the call has ended (or the batch could not start).
+    func startSend(_ message: [UInt8], completion: @escaping @Sendable (Bool) -> Void) {
+        let batch = OperationBatch()
+        batch.sendMessage(message)
+        do throws(GRPCStatus) {
+            try call.start(batch) { _, ok in completion(ok) }
+        } catch {
+            completion(false)
+        }
+    }
+
     func closeSend() async {
         let batch = OperationBatch()
         batch.sendCloseFromClient()

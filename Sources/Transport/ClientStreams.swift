@@ -17,6 +17,13 @@ public final class ClientStreamingCall: Sendable {
         try await core.send(message)
     }
 
+    /// Starts sending one message without a Swift task: `completion` runs on the transport's
+    /// completion-queue thread, with true once the core accepted the message (the next send may
+    /// start, e.g. from `completion` itself) and false once the call has ended. One send at a time.
+    public func startSend(_ message: [UInt8], completion: @escaping @Sendable (Bool) -> Void) {
+        core.startSend(message, completion: completion)
+    }
+
     /// Half-closes and returns the response; throws the non-OK status.
     public func finish() async throws -> [UInt8] {
         try await core.finish()

@@ -26,3 +26,35 @@ final class InlineClientStreamTests: XCTestCase {
         await h.stop()
     }
 }
+
+/// Client-side sends started by callback (`ClientStreamingCall.startSend`), each chained from the
+/// previous one's completion on the completion-queue thread, as the raft transport sends.
+final class CallbackSendTests: XCTestCase {
+    func testSendsChainedFromCompletionsAllArriveThenTheResponse() async throws {
+        let h = try Harness.start()
+        let call = try h.channel.clientStreaming(method: "/test.Echo/CollectInline", timeout: .seconds(20))
+        let done = OneShot<Bool>()
+        @Sendable func send(_ i: Int) {
+            guard i < 1000 else { return done.fulfill(true) }
+            call.startSend(u32(UInt32(i))) { accepted in accepted ? send(i + 1) : done.fulfill(false) }
+        }
+        send(0)
+        let allAccepted = await done.wait()
+        XCTAssertTrue(allAccepted)
+        let reply = try await call.finish()
+        XCTAssertEqual(reply, [0xD0])
+        XCTAssertEqual(h.probe.count("collect.messages"), 1000)
+        await h.stop()
+    }
+
+    func testASendOnAnEndedCallCompletesWithFalse() async throws {
+        let h = try Harness.start()
+        let call = try h.channel.clientStreaming(method: "/test.Echo/CollectInline", timeout: .seconds(20))
+        call.cancel()
+        let accepted = await withCheckedContinuation { continuation in
+            call.startSend([1]) { continuation.resume(returning: $0) }
+        }
+        XCTAssertFalse(accepted)
+        await h.stop()
+    }
+}
