@@ -80,6 +80,10 @@ final class ServerCore: @unchecked Sendable {
     private let pendingRequestsPerQueue: Int
     private let phase = Mutex(Phase.created)
     private let stopped = OneShot<Void>()
+    /// Streaming calls in progress: shutdown ends them at once instead of waiting out the
+    /// grace period (a store's inbound `Raft` streams and heartbeat streams never end by
+    /// themselves; their clients reconnect elsewhere or later).
+    private let openStreams = Mutex<[ObjectIdentifier: ServerCall]>([:])
     let port: Int
 
     init(address: String, handlers: [String: MethodHandler], threads: Int, maxMessageBytes: Int, pendingRequestsPerQueue: Int, tls: TLSConfig?) {
@@ -141,7 +145,10 @@ final class ServerCore: @unchecked Sendable {
         let metrics = RPCMetrics.shared.method(call.method, handler: handler)
         let start = ContinuousClock.now
         metrics.started.increment()
+        let streaming = handler?.isStreaming ?? false
+        if streaming { openStreams.withLock { $0[ObjectIdentifier(call)] = call } }
         @Sendable func finish(_ status: GRPCStatus, message: [UInt8]? = nil) {
+            if streaming { _ = openStreams.withLock { $0.removeValue(forKey: ObjectIdentifier(call)) } }
             metrics.finished(status.code, since: start)
             call.finish(status, message: message)
         }
@@ -243,6 +250,11 @@ final class ServerCore: @unchecked Sendable {
 
         let notified = OneShot<Void>()
         grpc_server_shutdown_and_notify(server, queues[0].cq, ShutdownTag(notified).retainedTag())
+        let streams = openStreams.withLock { open in
+            defer { open = [:] }
+            return Array(open.values)
+        }
+        for call in streams { call.cancel(GRPCStatus(.unavailable, "server shutting down")) }
         // The notification comes once every call is over; past the grace
         // period, cancel them to get there.
         let deadline = Task { [self] in

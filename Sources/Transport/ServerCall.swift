@@ -89,6 +89,19 @@ final class ServerCall: BatchOwner, Sendable {
         if let release { grpc_call_unref(release) }
     }
 
+    /// Ends the call now with `status` (the client sees it; pending operations fail).
+    func cancel(_ status: GRPCStatus) {
+        // Counted as outstanding so the call can't be unref'd while we use it.
+        let call: OpaquePointer? = state.withLock { s in
+            guard let c = s.call, !s.closed else { return nil }
+            s.outstanding += 1
+            return c
+        }
+        guard let call else { return }
+        _ = grpc_call_cancel_with_status(call, grpc_status_code(status.code.rawValue), status.message, nil)
+        batchFinished()
+    }
+
     /// Records the handler's task so that call cancellation cancels it.
     func attach(_ task: Task<Void, Never>) {
         let cancelNow: Bool = state.withLock { s in

@@ -99,4 +99,12 @@ public enum MethodHandler: Sendable {
     /// ``UnaryResponder`` to whoever will answer (exactly once, from any thread, e.g. the raft
     /// apply thread). Throwing a `GRPCStatus` before responding answers with it.
     case unaryCallback(@Sendable (ServerCallContext, [UInt8], UnaryResponder) throws -> Void)
+
+    /// Streams may live as long as their client: server shutdown ends them without a grace period.
+    var isStreaming: Bool {
+        switch self {
+        case .unary, .unaryCallback: false
+        case .clientStreaming, .serverStreaming, .bidiStreaming, .bidiStreamingInline, .clientStreamingInline: true
+        }
+    }
 }

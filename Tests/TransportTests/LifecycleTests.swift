@@ -29,6 +29,19 @@ final class LifecycleTests: XCTestCase {
         await h.stop()
     }
 
+    func testShutdownEndsOpenStreamsWithoutWaitingOutTheGracePeriod() async throws {
+        let h = try Harness.start()
+        let call = try h.channel.clientStreaming(method: "/test.Echo/CollectInline", timeout: .seconds(60))
+        try await call.send([1])
+        let received = await h.probe.wait("collect.messages", atLeast: 1)
+        XCTAssertTrue(received)
+        let start = ContinuousClock.now
+        await h.server.shutdown(gracePeriod: .seconds(60))
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(30), "an open stream held shutdown for the grace period")
+        _ = await XCTAssertThrowsStatus(.unavailable) { _ = try await call.finish() }
+        h.channel.close()
+    }
+
     func testGracefulShutdownLetsInFlightCallsFinish() async throws {
         let h = try Harness.start()
         let channel = h.channel
