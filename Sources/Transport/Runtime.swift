@@ -10,6 +10,7 @@ import Glibc
 /// completion queues may live until process exit.
 public enum GRPCRuntime {
     private static let initialized: Bool = {
+        AbseilMutexes.disableDeadlockDetection()
         grpc_init()
         return true
     }()
@@ -19,6 +20,31 @@ public enum GRPCRuntime {
         _ = initialized
     }
 
+}
+
+/// Abseil's mutexes, which every lock in the gRPC core is.
+///
+/// Debian builds Abseil with its debug-mode deadlock detector on: every `absl::Mutex` lock
+/// records a lock-ordering graph (`GraphCycles`) under a global lock, a few percent of a
+/// store's CPU in profiles. It only reports lock-order inversions inside gRPC, so it is turned
+/// off before the core starts, as release builds of Abseil have it. The setter is looked up at
+/// run time, so a build of Abseil without it (or with another inline namespace) changes nothing.
+enum AbseilMutexes {
+    private typealias SetMode = @convention(c) (Int32) -> Void
+
+    /// `absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore)`.
+    static func disableDeadlockDetection() {
+        let names = [
+            "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE",  // Debian 12
+            "_ZN4absl29SetMutexDeadlockDetectionModeENS_15OnDeadlockCycleE",  // no inline namespace
+        ]
+        for name in names {
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { continue }
+            let setMode = unsafeBitCast(symbol, to: SetMode.self)
+            setMode(0)  // OnDeadlockCycle::kIgnore
+            return
+        }
+    }
 }
 
 /// Defaults shared by servers and channels.
