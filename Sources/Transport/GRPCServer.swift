@@ -84,6 +84,7 @@ final class ServerCore: @unchecked Sendable {
     /// grace period (a store's inbound `Raft` streams and heartbeat streams never end by
     /// themselves; their clients reconnect elsewhere or later).
     private let openStreams = Mutex<[ObjectIdentifier: ServerCall]>([:])
+    let liveCalls = LiveCalls()
     let port: Int
 
     init(address: String, handlers: [String: MethodHandler], threads: Int, maxMessageBytes: Int, pendingRequestsPerQueue: Int, tls: TLSConfig?) {
@@ -264,6 +265,10 @@ final class ServerCore: @unchecked Sendable {
         await notified.wait()
         deadline.cancel()
         await deadline.value  // never touch the server after destroy
+        // Every connection is gone, but handlers may still hold calls: end them, and shut the
+        // queues down only once the last is released (no batch can start after that).
+        grpc_server_cancel_all_calls(server)
+        await liveCalls.waitUntilNone()
 
         grpc_server_destroy(server)
         for queue in queues { queue.shutdown() }
@@ -311,7 +316,8 @@ private final class CallRequest: CompletionTag, @unchecked Sendable {
         }
         cgrpc_request_destroy(raw)
         cgrpc_request_init(raw)
-        return ServerCall(call: call, method: method, peer: peer, metadata: metadata, deadline: deadline)
+        return ServerCall(call: call, method: method, peer: peer, metadata: metadata, deadline: deadline,
+                          liveCalls: server.liveCalls)
     }
 }
 

@@ -24,9 +24,14 @@ final class ServerCall: BatchOwner, Sendable {
     let peer: String
     let metadata: Metadata
     let deadline: ContinuousClock.Instant?
+    private let liveCalls: LiveCalls?
 
-    init(call: OpaquePointer, method: String, peer: String, metadata: Metadata, deadline: ContinuousClock.Instant?) {
+    /// - Parameter liveCalls: counts this call until its `grpc_call` is released.
+    init(call: OpaquePointer, method: String, peer: String, metadata: Metadata, deadline: ContinuousClock.Instant?,
+         liveCalls: LiveCalls? = nil) {
         self.state = Mutex(State(call: call))
+        self.liveCalls = liveCalls
+        liveCalls?.added()
         self.method = method
         self.peer = peer
         self.metadata = metadata
@@ -35,7 +40,7 @@ final class ServerCall: BatchOwner, Sendable {
 
     deinit {
         // Only reachable with a live call if RECV_CLOSE could never be started.
-        if let call = state.withLock({ $0.call }) { grpc_call_unref(call) }
+        if let call = state.withLock({ $0.call }) { release(call) }
     }
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
@@ -66,7 +71,12 @@ final class ServerCall: BatchOwner, Sendable {
             s.outstanding -= 1
             return Self.takeCallIfDone(&s)
         }
-        if let release { grpc_call_unref(release) }
+        if let release { self.release(release) }
+    }
+
+    private func release(_ call: OpaquePointer) {
+        grpc_call_unref(call)
+        liveCalls?.removed()
     }
 
     private static func takeCallIfDone(_ s: inout State) -> OpaquePointer? {
@@ -86,7 +96,7 @@ final class ServerCall: BatchOwner, Sendable {
         // A cancelled call (client gone, deadline, server shutdown) cancels the
         // handler's task so cooperative handlers stop early.
         task?.cancel()
-        if let release { grpc_call_unref(release) }
+        if let release { self.release(release) }
     }
 
     /// Ends the call now with `status` (the client sees it; pending operations fail).
