@@ -23,8 +23,8 @@ public enum TinyKvHandlers {
                 return await body(request)
             }
         }
-        /// Answered by callback: the request is checked and started on the transport's poll thread
-        /// and answered from the thread that settles it, with no Swift task hop on either side.
+        // Answered by callback: the request is checked and started on the transport's poll thread
+        // and answered from the thread that settles it, with no Swift task hop on either side.
         func answer<Request: LimitedRequest, Response>(
             _ method: RPCMethod<Request, Response>,
             _ body: @escaping @Sendable (Request, _ done: @escaping @Sendable (Response) -> Void) -> Void
