@@ -8,12 +8,19 @@ import TinyKVProto
 /// Commands that write take the latches of their keys, read one snapshot, decide, and apply all their
 /// writes in one atomic ``TxnStorage/write(_:_:)`` before releasing the latches. Reads take no latches.
 ///
+/// Each command is built once (a ``ReadCommand`` or ``WriteCommand``) and run by one of two pipelines:
+/// the async one (any storage), or, on a ``CallbackKVStorage`` (the raft store), the callback one
+/// (`TransactionService+Callbacks.swift`), which runs latches, snapshot, decision and write without
+/// a Swift task.
+///
 /// Errors: transaction outcomes are `KeyError`s exactly as TinyKV reports them. A ``RegionError`` from
 /// the storage becomes the response's `region_error`; any other storage failure becomes a
 /// `region_error` with only `message` set (TinyKV returns a gRPC error instead), so clients back off and
 /// retry the request rather than fail it.
 public final class TransactionService: Sendable {
     let storage: any TxnStorage
+    /// The same storage when it answers by callback (the raft store).
+    let callbackStorage: (any CallbackKVStorage)?
     let latches: Latches
     let logger: Logger
 
@@ -23,35 +30,27 @@ public final class TransactionService: Sendable {
     ///   - logger: storage failures are logged at warning level.
     public init(storage: any TxnStorage, latches: Latches = Latches(), logger: Logger) {
         self.storage = storage
+        self.callbackStorage = storage as? any CallbackKVStorage
         self.latches = latches
         self.logger = logger
     }
 
-    /// Runs a read-only command on a snapshot of the region holding `keys` (user keys: the
-    /// storage compares their encodings with region bounds, ``KeySpace/transactional``).
-    func read<Response: TxnResponse>(
-        _ context: Kvrpcpb.Context?, keys: [[UInt8]], _ body: (MvccReader) throws -> Response
-    ) async -> Response {
+    /// Runs a read-only command on a snapshot of the region holding its keys.
+    func read<Response>(_ command: ReadCommand<Response>) async -> Response {
         do {
-            let reader = try await storage.reader(context ?? Kvrpcpb.Context(), for: .transactional(keys))
-            return try body(MvccReader(reader))
+            return try command.body(MvccReader(try await storage.reader(command.context, for: .transactional(command.keys))))
         } catch {
             return failure(error)
         }
     }
 
-    /// Runs a writing command: latches `keys`, reads a snapshot, lets `body` decide, writes its batch.
-    func write<Response: TxnResponse>(
-        _ context: Kvrpcpb.Context?, keys: [[UInt8]], _ body: (MvccReader, inout MvccTxn) throws -> Response
-    ) async -> Response {
-        let context = context ?? Kvrpcpb.Context()
-        return await latches.withLatches(keys) {
+    /// Runs a writing command: latches its keys, reads a snapshot, lets it decide, writes its batch.
+    func write<Response>(_ command: WriteCommand<Response>) async -> Response {
+        let keys = RequestKeys.transactional(command.keys)
+        return await latches.withLatches(command.keys) {
             do {
-                let reader = MvccReader(try await storage.reader(context, for: .transactional(keys)))
-                var txn = MvccTxn()
-                let response = try body(reader, &txn)
-                assert(Self.writesOnlyLatched(txn, keys), "a command wrote a key it did not latch")
-                if !txn.isEmpty { try await storage.write(context, for: .transactional(keys), txn.batch) }
+                let (response, batch) = try command.decide(try await storage.reader(command.context, for: keys))
+                if !batch.isEmpty { try await storage.write(command.context, for: keys, batch) }
                 return response
             } catch {
                 return failure(error)
@@ -59,21 +58,8 @@ public final class TransactionService: Sendable {
         }
     }
 
-    /// Whether every key `txn` writes is one of `keys` (TinyKV's latch validation; debug builds only).
-    static func writesOnlyLatched(_ txn: MvccTxn, _ keys: [[UInt8]]) -> Bool {
-        let latched = Set(keys)
-        return txn.batch.operations.allSatisfy { operation in
-            switch operation {
-            case .put(.lock, let key, _), .delete(.lock, let key):
-                return latched.contains(key)
-            case .put(_, let key, _), .delete(_, let key):
-                return (try? MvccKey.userKey(key)).map(latched.contains) ?? false
-            case .deleteRange:
-                return false
-            }
-        }
-    }
-
+    /// The response for a storage failure: a ``RegionError`` as the client's `region_error`, anything
+    /// else (logged) as a `region_error` carrying only its message.
     func failure<Response: TxnResponse>(_ error: any Error) -> Response {
         var response = Response()
         if let regionError = error as? RegionError {

@@ -8,10 +8,20 @@ extension TransactionService {
     ///
     /// Error (and then nothing is written): `abort` when the transaction is already committed on a key.
     public func batchRollback(_ request: Kvrpcpb.BatchRollbackRequest) async -> Kvrpcpb.BatchRollbackResponse {
-        await write(request.context, keys: request.keys) { mvcc, txn in
+        await write(batchRollbackCommand(request))
+    }
+
+    /// ``batchRollback(_:)`` answered through `done` (see ``answersByCallback``).
+    public func batchRollback(_ request: Kvrpcpb.BatchRollbackRequest,
+                              done: @escaping @Sendable (Kvrpcpb.BatchRollbackResponse) -> Void) {
+        write(batchRollbackCommand(request), done: done)
+    }
+
+    func batchRollbackCommand(_ request: Kvrpcpb.BatchRollbackRequest) -> WriteCommand<Kvrpcpb.BatchRollbackResponse> {
+        WriteCommand(request.context, keys: request.keys) { mvcc, txn in
             var response = Kvrpcpb.BatchRollbackResponse()
             for key in request.keys {
-                if let error = try rollbackKey(key, startTs: request.startVersion, mvcc, &txn) {
+                if let error = try self.rollbackKey(key, startTs: request.startVersion, mvcc, &txn) {
                     response.error = error
                     txn.discard()
                     break

@@ -11,12 +11,22 @@ extension TransactionService {
     /// - rolled back → `NoAction`, `commit_version` = 0, `lock_ttl` = 0;
     /// - no lock and no record → a rollback record is written, `LockNotExistRollback`.
     public func checkTxnStatus(_ request: Kvrpcpb.CheckTxnStatusRequest) async -> Kvrpcpb.CheckTxnStatusResponse {
-        await write(request.context, keys: [request.primaryKey]) { mvcc, txn in
+        await write(checkTxnStatusCommand(request))
+    }
+
+    /// ``checkTxnStatus(_:)`` answered through `done` (see ``answersByCallback``).
+    public func checkTxnStatus(_ request: Kvrpcpb.CheckTxnStatusRequest,
+                               done: @escaping @Sendable (Kvrpcpb.CheckTxnStatusResponse) -> Void) {
+        write(checkTxnStatusCommand(request), done: done)
+    }
+
+    func checkTxnStatusCommand(_ request: Kvrpcpb.CheckTxnStatusRequest) -> WriteCommand<Kvrpcpb.CheckTxnStatusResponse> {
+        WriteCommand(request.context, keys: [request.primaryKey]) { mvcc, txn in
             var response = Kvrpcpb.CheckTxnStatusResponse()
             let key = request.primaryKey
             if let lock = try mvcc.lock(key), lock.ts == request.lockTs {
                 if lock.isExpired(at: request.currentTs) {
-                    rollbackLock(key, lock, &txn)
+                    self.rollbackLock(key, lock, &txn)
                     response.action = .ttlExpireRollback
                 } else {
                     response.action = .noAction

@@ -9,7 +9,17 @@ extension TransactionService {
     /// `commit_version <= start_version`. A key with neither a lock nor a record of the transaction
     /// (a lost prewrite) is skipped without error, as in TinyKV.
     public func commit(_ request: Kvrpcpb.CommitRequest) async -> Kvrpcpb.CommitResponse {
-        await write(request.context, keys: request.keys) { mvcc, txn in
+        await write(commitCommand(request))
+    }
+
+    /// ``commit(_:)`` answered through `done` (see ``answersByCallback``): on the raft store, from
+    /// the apply thread once the write records are applied.
+    public func commit(_ request: Kvrpcpb.CommitRequest, done: @escaping @Sendable (Kvrpcpb.CommitResponse) -> Void) {
+        write(commitCommand(request), done: done)
+    }
+
+    func commitCommand(_ request: Kvrpcpb.CommitRequest) -> WriteCommand<Kvrpcpb.CommitResponse> {
+        WriteCommand(request.context, keys: request.keys) { mvcc, txn in
             var response = Kvrpcpb.CommitResponse()
             guard request.commitVersion > request.startVersion else {
                 response.error = Kvrpcpb.KeyError(
@@ -17,7 +27,7 @@ extension TransactionService {
                 return response
             }
             for key in request.keys {
-                if let error = try commitKey(key, startTs: request.startVersion, commitTs: request.commitVersion, mvcc, &txn) {
+                if let error = try self.commitKey(key, startTs: request.startVersion, commitTs: request.commitVersion, mvcc, &txn) {
                     response.error = error
                     txn.discard()
                     break

@@ -12,7 +12,17 @@ extension TransactionService {
     /// behaviour; TinyKV reports it as locked). `Op.Lock` mutations lock without writing a value;
     /// other ops (`Rollback`) are rejected with `abort`.
     public func prewrite(_ request: Kvrpcpb.PrewriteRequest) async -> Kvrpcpb.PrewriteResponse {
-        await write(request.context, keys: request.mutations.map(\.key)) { mvcc, txn in
+        await write(prewriteCommand(request))
+    }
+
+    /// ``prewrite(_:)`` answered through `done` (see ``answersByCallback``): on the raft store, from
+    /// the apply thread once the locks are applied.
+    public func prewrite(_ request: Kvrpcpb.PrewriteRequest, done: @escaping @Sendable (Kvrpcpb.PrewriteResponse) -> Void) {
+        write(prewriteCommand(request), done: done)
+    }
+
+    func prewriteCommand(_ request: Kvrpcpb.PrewriteRequest) -> WriteCommand<Kvrpcpb.PrewriteResponse> {
+        WriteCommand(request.context, keys: request.mutations.map(\.key)) { mvcc, txn in
             var response = Kvrpcpb.PrewriteResponse()
             let startTs = request.startVersion
             for mutation in request.mutations {

@@ -6,7 +6,8 @@ extension TransactionService {
     /// Deleted keys are skipped. A key locked by a transaction that started at or before `version`
     /// yields a pair with only `key` and `error.locked` set; it counts toward the limit.
     public func scan(_ request: Kvrpcpb.ScanRequest) async -> Kvrpcpb.ScanResponse {
-        await read(request.context, keys: [request.startKey]) { mvcc in
+        // Async only: a scan can read many entries, which transport and raft threads must not do.
+        await read(ReadCommand(request.context, keys: [request.startKey]) { mvcc in
             var response = Kvrpcpb.ScanResponse()
             guard request.limit > 0 else { return response }
             let scanner = try MvccScanner(mvcc, start: request.startKey, ts: request.version)
@@ -19,6 +20,6 @@ extension TransactionService {
                 }
             }
             return response
-        }
+        })
     }
 }
