@@ -51,12 +51,7 @@ final class ServerCall: BatchOwner, Sendable {
     /// and the returned status says why.
     @discardableResult
     private func start(_ batch: OperationBatch, handler: OperationBatch.Handler?) -> GRPCStatus? {
-        let call: OpaquePointer? = state.withLock { s in
-            guard let c = s.call, !s.closed else { return nil }
-            s.outstanding += 1
-            return c
-        }
-        guard let call else { return Self.closedError }
+        guard let call = claimCall() else { return Self.closedError }
         // The call can't be unref'd while `outstanding` > 0, so using the
         // pointer outside the lock is safe and keeps the lock short.
         let error = batch.start(on: call, owner: self, handler: handler)
@@ -64,6 +59,16 @@ final class ServerCall: BatchOwner, Sendable {
         batchFinished()
         // E.g. TOO_MANY_OPERATIONS: two concurrent sends or receives.
         return GRPCStatus(.internalError, "grpc_call_start_batch failed (\(error.rawValue))")
+    }
+
+    /// The call pointer, counted as outstanding (so it can't be unref'd while in use) until the
+    /// matching ``batchFinished()``; nil once the call is closed.
+    private func claimCall() -> OpaquePointer? {
+        state.withLock { s in
+            guard let c = s.call, !s.closed else { return nil }
+            s.outstanding += 1
+            return c
+        }
     }
 
     func batchFinished() {
@@ -101,13 +106,7 @@ final class ServerCall: BatchOwner, Sendable {
 
     /// Ends the call now with `status` (the client sees it; pending operations fail).
     func cancel(_ status: GRPCStatus) {
-        // Counted as outstanding so the call can't be unref'd while we use it.
-        let call: OpaquePointer? = state.withLock { s in
-            guard let c = s.call, !s.closed else { return nil }
-            s.outstanding += 1
-            return c
-        }
-        guard let call else { return }
+        guard let call = claimCall() else { return }
         _ = grpc_call_cancel_with_status(call, grpc_status_code(status.code.rawValue), status.message, nil)
         batchFinished()
     }
