@@ -1,4 +1,5 @@
 import Foundation
+import Transport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -86,8 +87,10 @@ public final class StatusServer: @unchecked Sendable {
         self.port = Int(UInt16(bigEndian: actual.sin_port))
         self.listener = fd
         self.handler = handler
-        let thread = Thread { [self] in serve() }
-        thread.name = "status-http"
+        let thread = Thread { [self] in
+            nameCurrentThread("status-http")
+            serve()
+        }
         thread.start()
     }
 

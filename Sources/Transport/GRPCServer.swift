@@ -80,9 +80,8 @@ final class ServerCore: @unchecked Sendable {
     private let pendingRequestsPerQueue: Int
     private let phase = Mutex(Phase.created)
     private let stopped = OneShot<Void>()
-    /// Streaming calls in progress: shutdown ends them at once instead of waiting out the
-    /// grace period (a store's inbound `Raft` streams and heartbeat streams never end by
-    /// themselves; their clients reconnect elsewhere or later).
+    /// Inline streams in progress (``MethodHandler/endsOnlyWithClient``): shutdown ends them at
+    /// once instead of waiting out the grace period; their clients reconnect elsewhere or later.
     private let openStreams = Mutex<[ObjectIdentifier: ServerCall]>([:])
     let liveCalls = LiveCalls()
     let port: Int
@@ -146,10 +145,10 @@ final class ServerCore: @unchecked Sendable {
         let metrics = RPCMetrics.shared.method(call.method, handler: handler)
         let start = ContinuousClock.now
         metrics.started.increment()
-        let streaming = handler?.isStreaming ?? false
-        if streaming { openStreams.withLock { $0[ObjectIdentifier(call)] = call } }
+        let inlineStream = handler?.endsOnlyWithClient ?? false
+        if inlineStream { openStreams.withLock { $0[ObjectIdentifier(call)] = call } }
         @Sendable func finish(_ status: GRPCStatus, message: [UInt8]? = nil) {
-            if streaming { _ = openStreams.withLock { $0.removeValue(forKey: ObjectIdentifier(call)) } }
+            if inlineStream { _ = openStreams.withLock { $0.removeValue(forKey: ObjectIdentifier(call)) } }
             metrics.finished(status.code, since: start)
             call.finish(status, message: message)
         }

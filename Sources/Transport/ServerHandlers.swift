@@ -100,11 +100,14 @@ public enum MethodHandler: Sendable {
     /// apply thread). Throwing a `GRPCStatus` before responding answers with it.
     case unaryCallback(@Sendable (ServerCallContext, [UInt8], UnaryResponder) throws -> Void)
 
-    /// Streams may live as long as their client: server shutdown ends them without a grace period.
-    var isStreaming: Bool {
+    /// Inline streams live as long as their client wants (a store's inbound `Raft` streams, the
+    /// scheduler's `Tso` streams) and no server-side code can end them, so server shutdown ends
+    /// them at once. Task-based handlers get the grace period to finish on their own (a health
+    /// `Watch` sends NOT_SERVING first).
+    var endsOnlyWithClient: Bool {
         switch self {
-        case .unary, .unaryCallback: false
-        case .clientStreaming, .serverStreaming, .bidiStreaming, .bidiStreamingInline, .clientStreamingInline: true
+        case .bidiStreamingInline, .clientStreamingInline: true
+        case .unary, .unaryCallback, .clientStreaming, .serverStreaming, .bidiStreaming: false
         }
     }
 }
