@@ -82,8 +82,7 @@ public enum Workloads {
         return { worker in
             let call = calls[worker % calls.count]
             do {
-                try await call.send(request)
-                guard let bytes = try await call.receive() else { return .error }
+                guard let bytes = try await call.exchange(request) else { return .error }
                 let response = try Schedulerpb.TsoResponse(decoding: bytes)
                 return response.header?.error == nil && response.count == count ? .ok : .error
             } catch {

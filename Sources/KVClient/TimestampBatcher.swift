@@ -71,8 +71,7 @@ public final class SchedulerTimestampOracle: TimestampOracle {
         do {
             let bytes = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
                 group.addTask {
-                    try await stream.send(Schedulerpb.TsoRequest(header: header, count: count).encode())
-                    guard let bytes = try await stream.receive() else {
+                    guard let bytes = try await stream.exchange(Schedulerpb.TsoRequest(header: header, count: count).encode()) else {
                         throw KVClientError.scheduler("TSO stream ended without a timestamp")
                     }
                     return bytes

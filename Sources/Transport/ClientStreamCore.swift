@@ -71,22 +71,41 @@ final class ClientStreamCore: Sendable {
         _ = try? await call.run(batch)
     }
 
+    /// Sends one message and receives the next response in one batch: one completion and one
+    /// wake-up instead of two (request-response traffic on a stream, such as Tso). Returns nil at a
+    /// clean end of stream; throws the status otherwise.
+    func exchange(_ message: [UInt8]) async throws(GRPCStatus) -> [UInt8]? {
+        let batch = OperationBatch()
+        batch.sendMessage(message)
+        batch.receiveMessage()
+        if try await call.run(batch) {
+            return try await received(batch.takeMessage())
+        }
+        return try await received(.endOfStream)
+    }
+
     /// Next response, nil at a clean end of stream, else throws the status.
     func receive() async throws(GRPCStatus) -> [UInt8]? {
         let batch = OperationBatch()
         batch.receiveMessage()
         if try await call.run(batch) {
-            switch batch.takeMessage() {
-            case .message(let bytes): return bytes
-            case .endOfStream: break
-            case .undecodable:
-                call.cancel()
-                throw GRPCStatus(.internalError, "could not decode received message")
-            }
+            return try await received(batch.takeMessage())
         }
-        let s = await finalStatus()
-        if s.code == .ok { return nil }
-        throw s
+        return try await received(.endOfStream)
+    }
+
+    /// The message a completed receive carried; nil at end of stream once the status is OK.
+    private func received(_ message: OperationBatch.Received) async throws(GRPCStatus) -> [UInt8]? {
+        switch message {
+        case .message(let bytes): return bytes
+        case .endOfStream:
+            let s = await finalStatus()
+            if s.code == .ok { return nil }
+            throw s
+        case .undecodable:
+            call.cancel()
+            throw GRPCStatus(.internalError, "could not decode received message")
+        }
     }
 
     /// Half-closes and waits for the single response (client streaming).

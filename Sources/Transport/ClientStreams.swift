@@ -54,6 +54,14 @@ public final class BidiStreamingCall: Sendable {
         try await core.send(message)
     }
 
+    /// Sends one message and waits for the next response, in one gRPC batch (one wake-up
+    /// instead of two). For request-response use of a stream; don't mix with a concurrent
+    /// `send` or `receive`. Returns nil once the server finished with OK; throws the status if
+    /// it finished otherwise.
+    public func exchange(_ message: [UInt8]) async throws -> [UInt8]? {
+        try await core.exchange(message)
+    }
+
     /// Half-closes the sending side (the server's request stream ends).
     public func closeSend() async {
         await core.closeSend()

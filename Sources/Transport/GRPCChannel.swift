@@ -130,7 +130,7 @@ final class ChannelCore: @unchecked Sendable {
             throw GRPCStatus(.unavailable, "channel is closed")
         }
         let call = grpc_channel_create_registered_call(
-            channel, nil, cgrpc_propagate_defaults, ClientQueues.shared.pick().cq, handle,
+            channel, nil, cgrpc_propagate_defaults, SharedQueue.shared.queue.cq, handle,
             makeDeadline(timeout), nil)
         release()
         guard let call else { throw GRPCStatus(.internalError, "could not create call") }

@@ -24,7 +24,9 @@ public final class GRPCServer: Sendable {
     /// - Parameters:
     ///   - handlers: method path ("/pkg.Service/Method") to handler; calls to
     ///     any other path are answered UNIMPLEMENTED.
-    ///   - completionQueueThreads: poll threads, each with its own queue.
+    ///   - completionQueueThreads: poll threads of this server's own, each with its own queue;
+    ///     nil (the default) serves calls from the process's shared queue and thread, which is
+    ///     also what client calls use (the fewest thread switches; see `SharedQueue`).
     ///   - maxMessageBytes: send and receive limit per message.
     ///   - pendingRequestsPerQueue: calls the core may hand over per queue
     ///     without waiting for us to ask again (bounds accept concurrency).
@@ -34,7 +36,7 @@ public final class GRPCServer: Sendable {
     public init(
         address: String,
         handlers: [String: MethodHandler],
-        completionQueueThreads: Int = 2,
+        completionQueueThreads: Int? = nil,
         maxMessageBytes: Int = GRPCDefaults.maxMessageBytes,
         pendingRequestsPerQueue: Int = 64,
         tls: TLSConfig? = nil
@@ -42,7 +44,7 @@ public final class GRPCServer: Sendable {
         GRPCRuntime.ensureInitialized()
         try tls?.validateForServer()
         let core = ServerCore(
-            address: address, handlers: handlers, threads: max(1, completionQueueThreads),
+            address: address, handlers: handlers, threads: completionQueueThreads.map { max(1, $0) },
             maxMessageBytes: maxMessageBytes, pendingRequestsPerQueue: max(1, pendingRequestsPerQueue), tls: tls)
         guard core.port > 0 else {
             // Tear down the half-built server (queues, threads) off this thread.
@@ -76,6 +78,8 @@ final class ServerCore: @unchecked Sendable {
 
     private let server: OpaquePointer
     private let queues: [CompletionQueue]
+    /// The queues are this server's own (shut down with it), not the shared one.
+    private let ownsQueues: Bool
     private let handlers: [String: MethodHandler]
     private let pendingRequestsPerQueue: Int
     private let phase = Mutex(Phase.created)
@@ -86,11 +90,18 @@ final class ServerCore: @unchecked Sendable {
     let liveCalls = LiveCalls()
     let port: Int
 
-    init(address: String, handlers: [String: MethodHandler], threads: Int, maxMessageBytes: Int, pendingRequestsPerQueue: Int, tls: TLSConfig?) {
+    /// - Parameter threads: own poll threads, or nil for the shared queue.
+    init(address: String, handlers: [String: MethodHandler], threads: Int?, maxMessageBytes: Int, pendingRequestsPerQueue: Int, tls: TLSConfig?) {
         self.handlers = handlers
         self.pendingRequestsPerQueue = pendingRequestsPerQueue
         server = cgrpc_server_create(Int32(clamping: maxMessageBytes))
-        queues = (0..<threads).map { CompletionQueue(name: "grpc-srv-cq-\($0)") }
+        if let threads {
+            queues = (0..<threads).map { CompletionQueue(name: "grpc-srv-cq-\($0)") }
+            ownsQueues = true
+        } else {
+            queues = [SharedQueue.shared.queue]
+            ownsQueues = false
+        }
         for queue in queues {
             grpc_server_register_completion_queue(server, queue.cq, nil)
         }
@@ -270,8 +281,10 @@ final class ServerCore: @unchecked Sendable {
         await liveCalls.waitUntilNone()
 
         grpc_server_destroy(server)
-        for queue in queues { queue.shutdown() }
-        for queue in queues { await queue.waitUntilExited() }
+        if ownsQueues {
+            for queue in queues { queue.shutdown() }
+            for queue in queues { await queue.waitUntilExited() }
+        }
         phase.withLock { $0 = .stopped }
         stopped.fulfill(())
     }

@@ -19,6 +19,33 @@ final class LifecycleTests: XCTestCase {
         channel.close()
     }
 
+    func testServersOnTheSharedQueueOutliveEachOthersShutdown() async throws {
+        // Servers without threads of their own share the process's queue with client calls:
+        // shutting one down must leave the queue polling for the others.
+        let probe = Probe()
+        let first = try GRPCServer(address: "127.0.0.1:0", handlers: testHandlers(probe: probe))
+        let second = try GRPCServer(address: "127.0.0.1:0", handlers: testHandlers(probe: probe))
+        first.start()
+        second.start()
+        let toFirst = GRPCChannel(target: "127.0.0.1:\(first.port)")
+        let toSecond = GRPCChannel(target: "127.0.0.1:\(second.port)")
+        let before = try await toFirst.unary(method: "/test.Echo/Unary", request: [1], timeout: .seconds(10))
+        XCTAssertEqual(before, [1])
+        await first.shutdown(gracePeriod: .zero)
+        for i in 0..<20 {
+            let reply = try await toSecond.unary(method: "/test.Echo/Unary", request: [UInt8(i)], timeout: .seconds(10))
+            XCTAssertEqual(reply, [UInt8(i)])
+        }
+        let third = try GRPCServer(address: "127.0.0.1:0", handlers: testHandlers(probe: probe))
+        third.start()
+        let toThird = GRPCChannel(target: "127.0.0.1:\(third.port)")
+        let reply = try await toThird.unary(method: "/test.Echo/Unary", request: [9], timeout: .seconds(10))
+        XCTAssertEqual(reply, [9])
+        for channel in [toFirst, toSecond, toThird] { channel.close() }
+        await second.shutdown(gracePeriod: .zero)
+        await third.shutdown(gracePeriod: .zero)
+    }
+
     func testBindingAPortInUseThrows() async throws {
         let h = try Harness.start()
         XCTAssertThrowsError(

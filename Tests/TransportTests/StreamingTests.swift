@@ -71,6 +71,32 @@ final class StreamingTests: XCTestCase {
         await h.stop()
     }
 
+    func testExchangeSendsAndReceivesInOneStep() async throws {
+        let h = try Harness.start()
+        for method in ["/test.Echo/Bidi", "/test.Echo/BidiInline"] {
+            let call = try h.channel.bidiStreaming(method: method, timeout: .seconds(20))
+            for i in 0..<200 {
+                let reply = try await call.exchange(u32(UInt32(i)))
+                XCTAssertEqual(reply.map(readU32), UInt32(i), method)
+            }
+            await call.closeSend()
+            let end = try await call.receive()
+            XCTAssertNil(end, method)
+        }
+        await h.stop()
+    }
+
+    func testExchangeThrowsTheStatusOfAFailedStream() async throws {
+        let h = try Harness.start()
+        let call = try h.channel.bidiStreaming(method: "/test.Echo/BidiInline", timeout: .seconds(20))
+        let first = try await call.exchange([7])
+        XCTAssertEqual(first, [7])
+        _ = await XCTAssertThrowsStatus(.failedPrecondition) {
+            _ = try await call.exchange([0xEE])
+        }
+        await h.stop()
+    }
+
     func testClientDisconnectEndsServerStream() async throws {
         let h = try Harness.start()
         let call = try h.channel.bidiStreaming(method: "/test.Echo/BidiWatch")
