@@ -11,7 +11,7 @@ public struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure a TinyKV cluster: ops/s and latency percentiles.",
         discussion: """
             Workloads: raw-put, raw-get, raw-mixed (--read-ratio), txn (--txn-keys keys read and written per Percolator
-            transaction, timestamps from the scheduler; conflicts are counted as retries), tso (--tso-count timestamps per
+            transaction, or only written with --no-txn-reads; timestamps from the scheduler; conflicts are counted as retries), tso (--tso-count timestamps per
             request, one stream per client).
             Requests are routed through the scheduler (GetRegion, GetStore) and retried on region errors.
             """)
@@ -44,6 +44,8 @@ public struct BenchCommand: AsyncParsableCommand {
     var readRatio = 0.5
     @Option(help: "Keys per transaction (txn).")
     var txnKeys = 2
+    @Flag(inversion: .prefixedNo, help: "txn reads its keys (KvGet at the start timestamp) before writing them; --no-txn-reads only writes (prewrite + commit).")
+    var txnReads = true
     @Option(help: "A store to use while the scheduler knows no regions (standalone store).")
     var store: String?
     @Option(help: "Timestamps per TSO request.")
@@ -80,7 +82,7 @@ public struct BenchCommand: AsyncParsableCommand {
         case .rawMixed: operation = Workloads.rawMixed(client: raw, keys: generator, valueSize: valueSize, readRatio: readRatio)
         case .txn:
             let percolator = PercolatorClient(rpc: RoutedTxnKVClient(router: router), oracle: SchedulerTimestampOracle(scheduler: pd))
-            operation = Workloads.txn(client: percolator, keys: generator, keysPerTxn: txnKeys, valueSize: valueSize)
+            operation = Workloads.txn(client: percolator, keys: generator, keysPerTxn: txnKeys, valueSize: valueSize, readFirst: txnReads)
             items = txnKeys
         case .tso:
             operation = try Workloads.tso(scheduler: pd.channel, count: tsoCount, streams: concurrency)

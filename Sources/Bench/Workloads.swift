@@ -31,9 +31,11 @@ public enum Workloads {
         }
     }
 
-    /// A Percolator transaction that reads `keysPerTxn` random keys and writes them back;
-    /// a conflict counts as a retry (an abort), not as a completed transaction.
-    public static func txn(client: PercolatorClient, keys: KeyGenerator, keysPerTxn: Int, valueSize: Int) -> @Sendable (Int) async -> OperationOutcome {
+    /// A Percolator transaction that reads `keysPerTxn` random keys and writes them back (with
+    /// `readFirst` false, only writes them); a conflict counts as a retry (an abort), not as a
+    /// completed transaction.
+    public static func txn(client: PercolatorClient, keys: KeyGenerator, keysPerTxn: Int, valueSize: Int,
+                           readFirst: Bool = true) -> @Sendable (Int) async -> OperationOutcome {
         let value = [UInt8](repeating: UInt8(ascii: "t"), count: valueSize)
         return { _ in
             var rng = SystemRandomNumberGenerator()
@@ -43,11 +45,13 @@ public enum Workloads {
                 var txn = try await client.begin()
                 let startTs = txn.startTs
                 // The reads are independent: issue them together, as a SQL layer's batch get does.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for index in chosen {
-                        group.addTask { _ = try await client.get(keys.key(index), at: startTs) }
+                if readFirst {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for index in chosen {
+                            group.addTask { _ = try await client.get(keys.key(index), at: startTs) }
+                        }
+                        try await group.waitForAll()
                     }
-                    try await group.waitForAll()
                 }
                 for index in chosen { txn.set(keys.key(index), value) }
                 _ = try await client.commit(txn)
