@@ -83,6 +83,13 @@ final class RaftCore {
   let preVote: Bool
   let heartbeatTimeout: Int
   let electionTimeout: Int
+  /// `RaftConfig.skipBroadcastCommit`.
+  let skipBroadcastCommit: Bool
+  /// With `skipBroadcastCommit`: the commit of this index is still announced at once. Set for
+  /// membership changes (a removed follower only learns of its removal from that commit: the
+  /// leader stops talking to it once the change is applied) and by the application for
+  /// entries followers should apply promptly (`RawNode.broadcastCommit(through:)`, splits).
+  var broadcastCommitIndex: UInt64 = 0
   /// Ticks since the last election timeout reset (leader: since last quorum check).
   var electionElapsed = 0
   var heartbeatElapsed = 0
@@ -101,6 +108,7 @@ final class RaftCore {
     preVote = config.preVote
     heartbeatTimeout = config.heartbeatTick
     electionTimeout = config.electionTick
+    skipBroadcastCommit = config.skipBroadcastCommit
     // Mix the id in so nodes sharing a seed still get different timeouts.
     random = SeededGenerator(seed: config.randomSeed ^ (config.id &* 0x2545_F491_4F6C_DD1D))
 

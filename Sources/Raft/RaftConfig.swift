@@ -62,6 +62,10 @@ public struct RaftConfig: Sendable {
   public var leaseAfterStart: Bool
   /// Encoding of `ConfChange` into entry data; required for membership changes.
   public var confChangeCodec: (any ConfChangeCodec)?
+  /// Don't send followers an append just to tell them a new commit index (raft-rs's
+  /// `skip_bcast_commit`, on in TiKV): they learn it from the next append or heartbeat. Halves
+  /// the messages of a lone write; followers apply up to a heartbeat interval later.
+  public var skipBroadcastCommit: Bool
 
   public init(
     id: UInt64,
@@ -75,7 +79,8 @@ public struct RaftConfig: Sendable {
     checkQuorum: Bool = false,
     randomSeed: UInt64 = 0,
     leaseAfterStart: Bool = false,
-    confChangeCodec: (any ConfChangeCodec)? = nil
+    confChangeCodec: (any ConfChangeCodec)? = nil,
+    skipBroadcastCommit: Bool = false
   ) {
     self.id = id
     self.peers = peers
@@ -89,6 +94,7 @@ public struct RaftConfig: Sendable {
     self.randomSeed = randomSeed
     self.leaseAfterStart = leaseAfterStart
     self.confChangeCodec = confChangeCodec
+    self.skipBroadcastCommit = skipBroadcastCommit
   }
 
   /// Throws the first problem found in the configuration.

@@ -44,6 +44,7 @@ extension RaftCore {
         entries[position] = Eraftpb.Entry(entryType: .entryNormal)
       } else {
         pendingConfIndex = raftLog.lastIndex() + UInt64(position) + 1
+        broadcastCommitIndex = pendingConfIndex
       }
     }
     appendEntries(entries)
@@ -80,9 +81,14 @@ extension RaftCore {
       break
     }
 
+    let previousCommit = raftLog.committed
     if maybeCommit() {
       releasePendingReadIndexMessages()
-      broadcastAppend()
+      if !skipBroadcastCommit || (previousCommit < broadcastCommitIndex && broadcastCommitIndex <= raftLog.committed) {
+        broadcastAppend()
+      } else if wasPaused {
+        sendAppend(to: peer)
+      }
     } else if wasPaused {
       sendAppend(to: peer)
     }

@@ -62,6 +62,13 @@ public final class RawNode {
     try raft.step(Eraftpb.Message(msgType: .msgPropose, from: raft.id, entries: [entry]))
   }
 
+  /// With `RaftConfig.skipBroadcastCommit`: announce the commit of the entry at `index` to the
+  /// followers as soon as it happens (e.g. a split, which creates peers on their stores), instead
+  /// of with the next append or heartbeat.
+  public func broadcastCommit(through index: UInt64) {
+    raft.broadcastCommitIndex = max(raft.broadcastCommitIndex, index)
+  }
+
   /// Decodes the ConfChange carried by a committed `EntryConfChange` entry.
   public func decodeConfChange(_ entry: Eraftpb.Entry) throws -> Eraftpb.ConfChange {
     guard let codec = confChangeCodec else { throw RaftError.confChangeCodecMissing }

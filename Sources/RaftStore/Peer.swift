@@ -80,7 +80,8 @@ final class Peer {
             id: meta.id, electionTick: config.electionTicks, heartbeatTick: config.heartbeatTicks,
             applied: storage.appliedIndexAtStart, maxSizePerMsg: 1 << 20, maxInflightMsgs: 256,
             preVote: true, checkQuorum: true, randomSeed: UInt64.random(in: 0...UInt64.max),
-            leaseAfterStart: restarted, confChangeCodec: ProtobufConfChangeCodec())
+            leaseAfterStart: restarted, confChangeCodec: ProtobufConfChangeCodec(),
+            skipBroadcastCommit: config.skipBroadcastCommit)
         raw = try RawNode(config: raftConfig, storage: storage)
         refreshPeerCache()
     }

@@ -377,6 +377,8 @@ final class RaftPoller: @unchecked Sendable {
         } catch {
             return callback(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer))
         }
+        // Followers create the split's new peers when they apply it: let them know it committed at once.
+        if command.adminRequest?.cmdType == .split { peer.raw.broadcastCommit(through: peer.raw.lastIndex) }
         peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, respond: respond, callback: callback,
                                        proposedAt: roundStart))
         RaftStoreMetrics.proposals.increment()

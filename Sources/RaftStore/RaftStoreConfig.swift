@@ -19,6 +19,9 @@ public struct RaftStoreConfig: Sendable, Equatable {
     public var regionSplitSize: UInt64 = 96 << 20
     /// Idle regions stop ticking and heartbeating until something happens (``Hibernation``).
     public var hibernateRegions = true
+    /// Followers learn a new commit index from the next append or heartbeat instead of an
+    /// append sent for it alone (``RaftConfig/skipBroadcastCommit``).
+    public var skipBroadcastCommit = true
     /// Serve linearizable reads on the leader from its lease (no ReadIndex round trip) while valid.
     public var leaderLease = true
     /// TLS for this store's connections to the scheduler and to other stores (nil: plaintext).

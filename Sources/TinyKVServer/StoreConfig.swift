@@ -33,6 +33,9 @@ public struct StoreConfig: Sendable, Equatable {
     public var regionSplitSize: UInt64 = 96 << 20
     /// Idle regions stop ticking and heartbeating until something happens (`hibernate-regions`, as in TiKV).
     public var hibernateRegions = true
+    /// Leaders don't send an append only to spread a new commit index (`raft-skip-broadcast-commit`,
+    /// raft-rs's `skip_bcast_commit`); followers learn it from the next append or heartbeat.
+    public var raftSkipBroadcastCommit = true
 
     /// The largest gRPC message sent or received (`max-grpc-message-size`); must exceed `raft-entry-max-size`.
     public var maxGrpcMessageSize: UInt64 = 16 << 20
@@ -72,6 +75,7 @@ public struct StoreConfig: Sendable, Equatable {
         if let v = try file.size("region-max-size") { regionMaxSize = v }
         if let v = try file.size("region-split-size") { regionSplitSize = v }
         if let v = try file.bool("hibernate-regions") { hibernateRegions = v }
+        if let v = try file.bool("raft-skip-broadcast-commit") { raftSkipBroadcastCommit = v }
         if let v = try file.size("max-grpc-message-size") { maxGrpcMessageSize = v }
         if let v = try file.size("max-key-size") { maxKeySize = v }
         if let v = try file.size("raft-entry-max-size") { raftEntryMaxSize = v }
@@ -95,6 +99,7 @@ public struct StoreConfig: Sendable, Equatable {
         config.regionMaxSize = regionMaxSize
         config.regionSplitSize = regionSplitSize
         config.hibernateRegions = hibernateRegions
+        config.skipBroadcastCommit = raftSkipBroadcastCommit
         return config
     }
 

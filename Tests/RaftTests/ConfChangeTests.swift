@@ -28,6 +28,25 @@ final class ConfChangeTests: XCTestCase {
     XCTAssertEqual(network.appliedData(1).last, "after")
   }
 
+  /// With `skipBroadcastCommit`, a membership change's commit is still announced at once: the
+  /// removed follower learns of its removal only from it (the leader stops talking to it once
+  /// the change is applied), and the others should not wait a heartbeat either.
+  func testSkippingCommitBroadcastsStillAnnouncesMembershipChanges() throws {
+    let network = TestNetwork(ids: [1, 2, 3]) { $0.skipBroadcastCommit = true }
+    network.campaign(1)
+    try proposeChange(network, on: 1, .removeNode, 3)
+    for id: UInt64 in [1, 2, 3] {
+      XCTAssertEqual(network.confStates[id]?.nodes, [1, 2], "node \(id) applied the removal without a heartbeat")
+    }
+    // An entry marked by the application (a split) is announced the same way; others are not.
+    XCTAssertTrue(network.propose(1, "plain"))
+    XCTAssertEqual(network.appliedData(2), [])
+    try network[1].propose(data: Array("split".utf8))
+    network[1].broadcastCommit(through: network[1].lastIndex)
+    network.stabilize()
+    XCTAssertEqual(network.appliedData(2), ["plain", "split"])
+  }
+
   func testRemoveFollowerShrinksQuorum() throws {
     let network = TestNetwork(ids: [1, 2, 3])
     network.campaign(1)

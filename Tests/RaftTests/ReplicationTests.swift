@@ -14,6 +14,32 @@ final class ReplicationTests: XCTestCase {
     }
   }
 
+  /// raft-rs's `skip_bcast_commit`: a commit is not announced with appends of its own; followers
+  /// learn it from the next append or heartbeat, and the leader commits and applies as before.
+  func testSkippingTheCommitBroadcastLeavesFollowersToTheNextHeartbeat() {
+    for skip in [false, true] {
+      let network = TestNetwork(ids: [1, 2, 3]) { $0.skipBroadcastCommit = skip }
+      network.campaign(1)
+      network.sentLog = []
+      XCTAssertTrue(network.propose(1, "a"))
+      let appends = network.sentLog.filter { $0.from == 1 && $0.msgType == .msgAppend }
+      // The entry goes out once to each follower; without skipping, the commit goes out again.
+      XCTAssertEqual(appends.count, skip ? 2 : 4, "skip \(skip)")
+      XCTAssertEqual(network.appliedData(1), ["a"], "skip \(skip)")
+      XCTAssertEqual(network.appliedData(2), skip ? [] : ["a"], "skip \(skip)")
+      network.tickAll()  // heartbeatTick is 1 here: the heartbeat carries the commit index
+      for id: UInt64 in [1, 2, 3] {
+        XCTAssertEqual(network.appliedData(id), ["a"], "node \(id), skip \(skip)")
+      }
+      // A later proposal carries the earlier commit along with its own entry.
+      XCTAssertTrue(network.propose(1, "b"))
+      network.tickAll()
+      for id: UInt64 in [1, 2, 3] {
+        XCTAssertEqual(network.appliedData(id), ["a", "b"], "node \(id), skip \(skip)")
+      }
+    }
+  }
+
   func testProposalWithoutLeaderIsDropped() {
     let network = TestNetwork(ids: [1, 2, 3])
     XCTAssertThrowsError(try network[1].propose(data: [1])) { XCTAssertEqual($0 as? RaftError, .proposalDropped) }
