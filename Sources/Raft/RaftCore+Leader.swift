@@ -82,13 +82,11 @@ extension RaftCore {
     }
 
     let previousCommit = raftLog.committed
-    if maybeCommit() {
-      releasePendingReadIndexMessages()
-      if !skipBroadcastCommit || (previousCommit < broadcastCommitIndex && broadcastCommitIndex <= raftLog.committed) {
-        broadcastAppend()
-      } else if wasPaused {
-        sendAppend(to: peer)
-      }
+    let committed = maybeCommit()
+    if committed { releasePendingReadIndexMessages() }
+    let passedMarkedIndex = previousCommit < broadcastCommitIndex && broadcastCommitIndex <= raftLog.committed
+    if committed && (!skipBroadcastCommit || passedMarkedIndex) {
+      broadcastAppend()
     } else if wasPaused {
       sendAppend(to: peer)
     }
