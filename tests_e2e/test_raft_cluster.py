@@ -26,6 +26,8 @@ raft-log-gc-tick-interval = "500ms"
 raft-log-gc-count-limit = 200
 scheduler-heartbeat-tick-interval = "200ms"
 scheduler-store-heartbeat-tick-interval = "200ms"
+# Every other cluster runs with the default (true); this one keeps the non-default path covered.
+raft-skip-broadcast-commit = false
 """
 
 
