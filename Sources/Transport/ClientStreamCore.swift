@@ -77,25 +77,19 @@ final class ClientStreamCore: Sendable {
     func exchange(_ message: [UInt8]) async throws(GRPCStatus) -> [UInt8]? {
         let batch = OperationBatch()
         batch.sendMessage(message)
-        batch.receiveMessage()
-        if try await call.run(batch) {
-            return try await received(batch.takeMessage())
-        }
-        return try await received(.endOfStream)
+        return try await receive(in: batch)
     }
 
     /// Next response, nil at a clean end of stream, else throws the status.
     func receive() async throws(GRPCStatus) -> [UInt8]? {
-        let batch = OperationBatch()
-        batch.receiveMessage()
-        if try await call.run(batch) {
-            return try await received(batch.takeMessage())
-        }
-        return try await received(.endOfStream)
+        try await receive(in: OperationBatch())
     }
 
-    /// The message a completed receive carried; nil at end of stream once the status is OK.
-    private func received(_ message: OperationBatch.Received) async throws(GRPCStatus) -> [UInt8]? {
+    /// Adds a receive to `batch`, runs it, and returns the message; nil at end of stream once
+    /// the status is OK.
+    private func receive(in batch: OperationBatch) async throws(GRPCStatus) -> [UInt8]? {
+        batch.receiveMessage()
+        let message: OperationBatch.Received = try await call.run(batch) ? batch.takeMessage() : .endOfStream
         switch message {
         case .message(let bytes): return bytes
         case .endOfStream:
