@@ -3,11 +3,11 @@ import TinyKVProto
 
 /// The on-disk layout of the raft store, after TinyKV's `kv/raftstore/meta/keys.go`.
 ///
-/// Two RocksDB engines under the store's data path:
+/// Two engines under the store's data path:
 ///
 /// | Engine | Column family | Keys |
 /// |---|---|---|
-/// | `<path>/raft` | `default` | `RaftLogKey(region, index)` → `eraftpb.Entry`; `RaftStateKey(region)` → `RaftLocalState` |
+/// | `<path>/raftlog` (``RaftLogEngine``; or RocksDB in `<path>/raft`, see ``RaftEngineDirectory``) | (one key space) | `RaftLogKey(region, index)` → `eraftpb.Entry`; `RaftStateKey(region)` → `RaftLocalState` |
 /// | `<path>/kv` | `default`, `lock`, `write` | user data, exactly as the services write it |
 /// | `<path>/kv` | `raft` | `StoreIdentKey` → `StoreIdent`; `ApplyStateKey(region)` → `RaftApplyState`; `RegionStateKey(region)` → `RegionLocalState` |
 ///

@@ -13,7 +13,7 @@ import TinyKVProto
 /// rarely read the engine. Owned by the raft poller thread.
 final class PeerStorage: RaftStorage {
     let regionID: UInt64
-    private let raftEngine: any KVEngine
+    private let raftEngine: any RaftLogStore
     private let kvEngine: any KVEngine
     /// The region as last applied (snapshot or conf change); an uninitialized peer has no peers.
     var region: Metapb.Region
@@ -37,7 +37,7 @@ final class PeerStorage: RaftStorage {
     }
 
     /// Loads the peer's state; missing states are those of a new, uninitialized peer.
-    init(region: Metapb.Region, raftEngine: any KVEngine, kvEngine: any KVEngine, maxCachedEntries: Int = 4096,
+    init(region: Metapb.Region, raftEngine: any RaftLogStore, kvEngine: any KVEngine, maxCachedEntries: Int = 4096,
          snapshotWorker: SnapshotWorker? = nil) throws {
         regionID = region.id
         self.snapshotWorker = snapshotWorker
@@ -45,7 +45,7 @@ final class PeerStorage: RaftStorage {
         self.raftEngine = raftEngine
         self.kvEngine = kvEngine
         self.maxCachedEntries = maxCachedEntries
-        var raftState = try raftEngine.get(.default, Keys.raftStateKey(region.id))
+        var raftState = try raftEngine.get(Keys.raftStateKey(region.id))
             .map { try RaftServerpb.RaftLocalState(decoding: $0) } ?? RaftServerpb.RaftLocalState()
         let applyState = try kvEngine.get(.raft, Keys.applyStateKey(region.id))
             .map { try RaftServerpb.RaftApplyState(decoding: $0) } ?? RaftServerpb.RaftApplyState()
@@ -82,7 +82,7 @@ final class PeerStorage: RaftStorage {
         if index > raftState.lastIndex { throw RaftStorageError.unavailable }
         if index == raftState.lastIndex { return raftState.lastTerm }
         if let first = cache.first?.index, index >= first { return cache[Int(index - first)].term }
-        guard let bytes = try raftEngine.get(.default, Keys.raftLogKey(regionID, index)) else {
+        guard let bytes = try raftEngine.get(Keys.raftLogKey(regionID, index)) else {
             throw RaftStorageError.unavailable
         }
         return try Eraftpb.Entry(decoding: bytes).term
@@ -103,19 +103,20 @@ final class PeerStorage: RaftStorage {
         let cacheFirst = cache.first?.index ?? (raftState.lastIndex + 1)
         if lo < cacheFirst {
             let end = min(hi, cacheFirst)
-            let iterator = try raftEngine.makeIterator(.default, lowerBound: Keys.raftLogKey(regionID, lo),
-                                                       upperBound: Keys.raftLogKey(regionID, end))
-            iterator.seek(Keys.raftLogKey(regionID, lo))
             var expected = lo
-            while iterator.isValid {
-                let entry = try Eraftpb.Entry(decoding: iterator.value)
+            var full = false
+            try raftEngine.scan(from: Keys.raftLogKey(regionID, lo), to: Keys.raftLogKey(regionID, end)) { _, value in
+                let entry = try Eraftpb.Entry(decoding: value)
                 // A hole means a concurrent compaction; Raft retries from the new first index.
                 guard entry.index == expected else { throw RaftStorageError.compacted }
-                if !add(entry) { return result }
+                if !add(entry) {
+                    full = true
+                    return false
+                }
                 expected += 1
-                iterator.next()
+                return true
             }
-            try iterator.checkError()
+            if full { return result }
             guard expected == end else { throw RaftStorageError.unavailable }
         }
         var index = max(lo, cacheFirst)

@@ -14,7 +14,7 @@ import TinyKVProto
 final class RaftPoller: @unchecked Sendable {
     let storeID: UInt64
     let config: RaftStoreConfig
-    private let raftEngine: any KVEngine
+    private let raftEngine: any RaftLogStore
     private let kvEngine: any KVEngine
     private let applier: ApplyWorker
     private let transport: any RaftTransport
@@ -71,7 +71,7 @@ final class RaftPoller: @unchecked Sendable {
         func addLeaseReads(_ count: Int) { lock.withLock { _leaseReads += count } }
     }
 
-    init(storeID: UInt64, config: RaftStoreConfig, raftEngine: any KVEngine, kvEngine: any KVEngine,
+    init(storeID: UInt64, config: RaftStoreConfig, raftEngine: any RaftLogStore, kvEngine: any KVEngine,
          transport: any RaftTransport, snapshots: SnapshotManager, logger: Logger, clock: LeaseClock = .system,
          regionHeartbeat: @escaping @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void,
          regionSize: @escaping @Sendable (Metapb.Region) -> UInt64,

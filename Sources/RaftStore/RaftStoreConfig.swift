@@ -24,6 +24,8 @@ public struct RaftStoreConfig: Sendable, Equatable {
     public var skipBroadcastCommit = true
     /// Serve linearizable reads on the leader from its lease (no ReadIndex round trip) while valid.
     public var leaderLease = true
+    /// Where raft logs and raft states are kept.
+    public var raftEngine = RaftEngineKind.raftLog
     /// TLS for this store's connections to the scheduler and to other stores (nil: plaintext).
     public var tls: TLSConfig?
 
@@ -42,4 +44,12 @@ public struct RaftStoreConfig: Sendable, Equatable {
     func ticks(_ interval: Duration) -> Int {
         max(1, Int((interval / baseTickInterval).rounded()))
     }
+}
+
+/// The engines a store can keep its raft logs in.
+public enum RaftEngineKind: String, Sendable, Equatable, CaseIterable {
+    /// ``RaftLogEngine`` in `<path>/raftlog`: an in-memory map over a log of preallocated segments.
+    case raftLog = "raft-log"
+    /// RocksDB in `<path>/raft`, as before (and as TinyKV).
+    case rocksdb
 }

@@ -25,12 +25,12 @@ public final class RaftStoreNode: Sendable {
     /// The snapshot files under `<dataPath>/snap` (generated ones to send, received ones to apply).
     let snapshots: SnapshotManager
     private let kvEngine: RocksEngine
-    private let raftEngine: RocksEngine
+    private let raftEngine: any RaftLogStore
     private let scheduler: any SchedulerAPI
     private let transport: any RaftTransport
     private let heartbeatTask: Task<Void, Never>
 
-    /// Opens `<dataPath>/raft` and `<dataPath>/kv`, joins the cluster through the scheduler at
+    /// Opens the raft engine (``RaftEngineDirectory``) and `<dataPath>/kv`, joins the cluster through the scheduler at
     /// `schedulerAddress` (bootstrapping it if this is the first store) and starts serving.
     public static func start(config: RaftStoreConfig, dataPath: String, storeAddress: String,
                              schedulerAddress: String, logger: Logger) async throws -> RaftStoreNode {
@@ -48,11 +48,15 @@ public final class RaftStoreNode: Sendable {
                              scheduler: any SchedulerAPI, transport: any RaftTransport, snapshots: SnapshotManager? = nil,
                              logger: Logger, leaseClock: LeaseClock = .system) async throws -> RaftStoreNode {
         let snapshots = try snapshots ?? SnapshotManager(directory: dataPath + "/snap")
-        for sub in ["raft", "kv"] {
-            try FileManager.default.createDirectory(atPath: dataPath + "/" + sub, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dataPath + "/kv", withIntermediateDirectories: true)
+        let raftEngine = try RaftEngineDirectory.open(config.raftEngine, dataPath: dataPath, logger: logger)
+        let kvEngine: RocksEngine
+        do {
+            kvEngine = try RocksEngine(path: dataPath + "/kv", columnFamilies: ColumnFamily.kvEngineFamilies)
+        } catch {
+            raftEngine.close()
+            throw error
         }
-        let raftEngine = try RocksEngine(path: dataPath + "/raft", columnFamilies: [.default])
-        let kvEngine = try RocksEngine(path: dataPath + "/kv", columnFamilies: ColumnFamily.kvEngineFamilies)
         let storeID: UInt64
         do {
             storeID = try await StoreBootstrap.run(kvEngine: kvEngine, raftEngine: raftEngine, scheduler: scheduler,
@@ -73,7 +77,7 @@ public final class RaftStoreNode: Sendable {
         }
     }
 
-    private init(storeID: UInt64, config: RaftStoreConfig, dataPath: String, raftEngine: RocksEngine, kvEngine: RocksEngine,
+    private init(storeID: UInt64, config: RaftStoreConfig, dataPath: String, raftEngine: any RaftLogStore, kvEngine: RocksEngine,
                  scheduler: any SchedulerAPI, transport: any RaftTransport, snapshots: SnapshotManager, logger: Logger,
                  leaseClock: LeaseClock) throws {
         self.storeID = storeID

@@ -16,7 +16,7 @@ enum StoreBootstrap {
     /// `01 02`: present while a first region is written locally but not yet confirmed.
     static let prepareBootstrapKey: [UInt8] = [Keys.localPrefix, 0x02]
 
-    static func run(kvEngine: any KVEngine, raftEngine: any KVEngine, scheduler: any SchedulerAPI,
+    static func run(kvEngine: any KVEngine, raftEngine: any RaftLogStore, scheduler: any SchedulerAPI,
                     address: String, logger: Logger) async throws -> UInt64 {
         let clusterID = try await retrying(logger, "GetMembers") { try await scheduler.clusterID() }
         let storeID: UInt64
@@ -50,7 +50,7 @@ enum StoreBootstrap {
         return storeID
     }
 
-    private static func finishBootstrap(_ region: Metapb.Region, store: Metapb.Store, kvEngine: any KVEngine, raftEngine: any KVEngine,
+    private static func finishBootstrap(_ region: Metapb.Region, store: Metapb.Store, kvEngine: any KVEngine, raftEngine: any RaftLogStore,
                                         scheduler: any SchedulerAPI, logger: Logger) async throws {
         var won = try await retrying(logger, "Bootstrap") { try await scheduler.bootstrap(store: store) }
         if !won {
@@ -75,7 +75,7 @@ enum StoreBootstrap {
     }
 
     /// The first region's states: applied and committed at `raftInitLogIndex`, no log entries.
-    static func writeFirstRegion(_ region: Metapb.Region, kvEngine: any KVEngine, raftEngine: any KVEngine) throws {
+    static func writeFirstRegion(_ region: Metapb.Region, kvEngine: any KVEngine, raftEngine: any RaftLogStore) throws {
         let index = Keys.raftInitLogIndex, term = Keys.raftInitLogTerm
         var raftBatch = WriteBatch()
         raftBatch.put(.default, Keys.raftStateKey(region.id), RaftServerpb.RaftLocalState(

@@ -36,6 +36,8 @@ public struct StoreConfig: Sendable, Equatable {
     /// Leaders don't send an append only to spread a new commit index (`raft-skip-broadcast-commit`,
     /// raft-rs's `skip_bcast_commit`); followers learn it from the next append or heartbeat.
     public var raftSkipBroadcastCommit = true
+    /// Where raft logs are kept (`raft-engine`): `raft-log` (default) or `rocksdb`.
+    public var raftEngine = RaftEngineKind.raftLog
 
     /// The largest gRPC message sent or received (`max-grpc-message-size`); must exceed `raft-entry-max-size`.
     public var maxGrpcMessageSize: UInt64 = 16 << 20
@@ -76,6 +78,12 @@ public struct StoreConfig: Sendable, Equatable {
         if let v = try file.size("region-split-size") { regionSplitSize = v }
         if let v = try file.bool("hibernate-regions") { hibernateRegions = v }
         if let v = try file.bool("raft-skip-broadcast-commit") { raftSkipBroadcastCommit = v }
+        if let v = try file.string("raft-engine") {
+            guard let kind = RaftEngineKind(rawValue: v) else {
+                throw ConfigError("raft-engine: \"\(v)\" is not one of " + RaftEngineKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
+            }
+            raftEngine = kind
+        }
         if let v = try file.size("max-grpc-message-size") { maxGrpcMessageSize = v }
         if let v = try file.size("max-key-size") { maxKeySize = v }
         if let v = try file.size("raft-entry-max-size") { raftEntryMaxSize = v }
@@ -100,6 +108,7 @@ public struct StoreConfig: Sendable, Equatable {
         config.regionSplitSize = regionSplitSize
         config.hibernateRegions = hibernateRegions
         config.skipBroadcastCommit = raftSkipBroadcastCommit
+        config.raftEngine = raftEngine
         return config
     }
 

@@ -10,13 +10,12 @@ import XCTest
 /// Temp-dir engines shaped like a store's.
 final class Engines {
     let directory = NSTemporaryDirectory() + "raftstore-unit-\(UUID().uuidString)"
-    let raft: RocksEngine
+    let raft: any RaftLogStore
     let kv: RocksEngine
 
-    init() throws {
-        try FileManager.default.createDirectory(atPath: directory + "/raft", withIntermediateDirectories: true)
+    init(raftEngine: RaftEngineKind = .raftLog) throws {
         try FileManager.default.createDirectory(atPath: directory + "/kv", withIntermediateDirectories: true)
-        raft = try RocksEngine(path: directory + "/raft", columnFamilies: [.default])
+        raft = try RaftEngineDirectory.open(raftEngine, dataPath: directory, logger: Logger(label: "test"))
         kv = try RocksEngine(path: directory + "/kv", columnFamilies: ColumnFamily.kvEngineFamilies)
     }
 
@@ -108,7 +107,7 @@ final class PeerStorageTests: XCTestCase {
         try write { storage.append(entries(9...10, term: 7), into: &$0) }
         XCTAssertEqual(try storage.lastIndex(), 10)
         XCTAssertEqual(try storage.entries(lo: 8, hi: 11, maxSize: .max).map(\.term), [6, 7, 7])
-        XCTAssertNil(try engines.raft.get(.default, Keys.raftLogKey(2, 11)), "conflicting suffix deleted")
+        XCTAssertNil(try engines.raft.get(Keys.raftLogKey(2, 11)), "conflicting suffix deleted")
         try write { storage.setHardState(Eraftpb.HardState(term: 7, vote: 3, commit: 10), into: &$0) }
 
         // Truncation.
@@ -116,8 +115,8 @@ final class PeerStorageTests: XCTestCase {
         XCTAssertEqual(try storage.firstIndex(), 9)
         XCTAssertEqual(try storage.term(8), 6)
         XCTAssertThrowsError(try storage.term(7)) { XCTAssertEqual($0 as? RaftStorageError, .compacted) }
-        XCTAssertNil(try engines.raft.get(.default, Keys.raftLogKey(2, 8)))
-        XCTAssertNotNil(try engines.raft.get(.default, Keys.raftLogKey(2, 9)))
+        XCTAssertNil(try engines.raft.get(Keys.raftLogKey(2, 8)))
+        XCTAssertNotNil(try engines.raft.get(Keys.raftLogKey(2, 9)))
 
         // Restart: the log and hard state come back from the engine.
         let reopened = try PeerStorage(region: region, raftEngine: engines.raft, kvEngine: engines.kv)
