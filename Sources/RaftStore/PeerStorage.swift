@@ -22,6 +22,9 @@ final class PeerStorage: RaftStorage {
     private(set) var truncated: RaftServerpb.RaftTruncatedState
     /// The applied index read at startup (for `RaftConfig.applied`).
     let appliedIndexAtStart: UInt64
+    /// Bytes of the entries in the log, approximately (for log GC by size): counted at append,
+    /// scaled down in proportion to the entries a compaction removes.
+    private(set) var approximateLogBytes: UInt64 = 0
     /// Recent entries, contiguous, ending at the last index (may be empty).
     private var cache: [Eraftpb.Entry] = []
     private let maxCachedEntries: Int
@@ -191,7 +194,9 @@ final class PeerStorage: RaftStorage {
     func append(_ entries: [Eraftpb.Entry], into batch: inout WriteBatch) {
         guard let first = entries.first, let last = entries.last else { return }
         for entry in entries {
-            batch.put(.default, Keys.raftLogKey(regionID, entry.index), entry.encode())
+            let encoded = entry.encode()
+            approximateLogBytes += UInt64(encoded.count)
+            batch.put(.default, Keys.raftLogKey(regionID, entry.index), encoded)
         }
         // Entries past the new last index belong to a discarded leader's log.
         if raftState.lastIndex > last.index {
@@ -220,6 +225,9 @@ final class PeerStorage: RaftStorage {
     /// apply worker) from the raft engine.
     func compact(to truncatedState: RaftServerpb.RaftTruncatedState, into batch: inout WriteBatch) {
         guard truncatedState.index > truncated.index else { return }
+        let before = entryCount
+        let removed = min(before, truncatedState.index - truncated.index)
+        approximateLogBytes = before == 0 ? 0 : approximateLogBytes / before * (before - removed)
         batch.deleteRange(.default, from: Keys.raftLogKey(regionID, 0), to: Keys.raftLogKey(regionID, truncatedState.index + 1))
         truncated = truncatedState
         if let cacheFirst = cache.first?.index, cacheFirst <= truncatedState.index {
@@ -239,6 +247,7 @@ final class PeerStorage: RaftStorage {
         hard.term = max(hard.term, term)
         raftState.hardState = hard
         cache = []
+        approximateLogBytes = 0
         self.region = region
         batch.put(.default, Keys.raftStateKey(regionID), raftState.encode())
     }
@@ -248,6 +257,7 @@ final class PeerStorage: RaftStorage {
         batch.deleteRange(.default, from: Keys.raftLogKey(regionID, 0), to: Keys.raftLogKey(regionID, .max))
         batch.delete(.default, Keys.raftStateKey(regionID))
         cache = []
+        approximateLogBytes = 0
     }
 
     /// Number of entries in the log (for log GC decisions).

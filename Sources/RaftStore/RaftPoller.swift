@@ -648,12 +648,14 @@ final class RaftPoller: @unchecked Sendable {
         transport.send(stores.sorted().map { Hibernation.ping(from: storeID, to: $0) }, feedback: feedback)
     }
 
-    /// Proposes `CompactLog` up to the applied index once enough applied entries piled up
-    /// (like TinyKV: followers further behind catch up by snapshot).
+    /// Proposes `CompactLog` up to the applied index once enough applied entries, or bytes of
+    /// entries, piled up (like TinyKV and TiKV: followers further behind catch up by snapshot).
+    /// The size limit also bounds the raft engine's memory: ``RaftLogEngine`` holds logs in memory.
     private func maybeCompactLog(_ peer: Peer) {
         let first = (try? peer.storage.firstIndex()) ?? 0
         let applied = peer.appliedIndex
-        guard applied > first, applied - first >= config.logGCCountLimit,
+        guard applied > first,
+              applied - first >= config.logGCCountLimit || peer.storage.approximateLogBytes >= config.logGCSizeLimit,
               let term = try? peer.storage.term(applied) else { return }
         var admin = RaftCmdpb.AdminRequest(cmdType: .compactLog)
         admin.compactLog = RaftCmdpb.CompactLogRequest(compactIndex: applied, compactTerm: term)

@@ -10,6 +10,8 @@ public struct RaftStoreConfig: Sendable, Equatable {
     public var logGCTickInterval: Duration = .seconds(10)
     /// Truncate once this many applied entries are in the log.
     public var logGCCountLimit: UInt64 = 128_000
+    /// Truncate once the log's entries hold about this many bytes (TiKV's `raft-log-gc-size-limit`).
+    public var logGCSizeLimit: UInt64 = 72 << 20
     public var splitCheckTickInterval: Duration = .seconds(10)
     /// How often leaders report their regions to the scheduler.
     public var schedulerHeartbeatTickInterval: Duration = .seconds(10)

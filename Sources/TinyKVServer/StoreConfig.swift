@@ -26,6 +26,7 @@ public struct StoreConfig: Sendable, Equatable {
     public var raftElectionTimeoutTicks = 10
     public var raftLogGCTickInterval: Duration = .seconds(10)
     public var raftLogGCCountLimit: UInt64 = 128_000
+    public var raftLogGCSizeLimit: UInt64 = 72 << 20
     public var splitRegionCheckTickInterval: Duration = .seconds(10)
     public var schedulerHeartbeatTickInterval: Duration = .seconds(10)
     public var schedulerStoreHeartbeatTickInterval: Duration = .seconds(10)
@@ -71,6 +72,7 @@ public struct StoreConfig: Sendable, Equatable {
         if let v = try file.count("raft-election-timeout-ticks") { raftElectionTimeoutTicks = v }
         if let v = try file.duration("raft-log-gc-tick-interval") { raftLogGCTickInterval = v }
         if let v = try file.count("raft-log-gc-count-limit") { raftLogGCCountLimit = UInt64(v) }
+        if let v = try file.size("raft-log-gc-size-limit") { raftLogGCSizeLimit = v }
         if let v = try file.duration("split-region-check-tick-interval") { splitRegionCheckTickInterval = v }
         if let v = try file.duration("scheduler-heartbeat-tick-interval") { schedulerHeartbeatTickInterval = v }
         if let v = try file.duration("scheduler-store-heartbeat-tick-interval") { schedulerStoreHeartbeatTickInterval = v }
@@ -101,6 +103,7 @@ public struct StoreConfig: Sendable, Equatable {
         config.electionTicks = raftElectionTimeoutTicks
         config.logGCTickInterval = raftLogGCTickInterval
         config.logGCCountLimit = raftLogGCCountLimit
+        config.logGCSizeLimit = raftLogGCSizeLimit
         config.splitCheckTickInterval = splitRegionCheckTickInterval
         config.schedulerHeartbeatTickInterval = schedulerHeartbeatTickInterval
         config.storeHeartbeatTickInterval = schedulerStoreHeartbeatTickInterval

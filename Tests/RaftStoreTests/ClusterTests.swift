@@ -163,6 +163,21 @@ final class ClusterTests: XCTestCase {
         }
     }
 
+    /// A few big entries trigger log GC by size long before the count limit.
+    func testLogGCTruncatesByLogSize() async throws {
+        cluster = try TestCluster(name: "gc-size")
+        cluster.config.logGCSizeLimit = 64 << 10
+        try await cluster.addStore()
+        let big = String(repeating: "x", count: 8 << 10)
+        for i in 0..<20 { try await cluster.put("b\(i)", big) }
+        try await cluster.waitUntil("truncation by size") {
+            guard let (_, status) = await cluster.leader() else { return false }
+            return status.firstIndex > 10
+        }
+        let value = try await cluster.get("b19")
+        XCTAssertEqual(value, big)
+    }
+
     private func firstFollower() async -> RaftStoreNode {
         for node in cluster.nodes { if await node.regions().first?.isLeader == false { return node } }
         fatalError("no follower")

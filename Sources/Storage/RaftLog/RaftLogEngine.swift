@@ -104,11 +104,11 @@ public final class RaftLogEngine: RaftLogStore, @unchecked Sendable {
         lock.withLock { map.get(key) }
     }
 
+    /// `body` runs with the engine locked: it must not call back into the engine.
     public func scan(from start: [UInt8], to end: [UInt8], _ body: (_ key: [UInt8], _ value: [UInt8]) throws -> Bool) throws {
-        // The pairs are copied out first so `body` runs without the lock.
-        var pairs: [KeyValue] = []
-        lock.withLock { map.forEach(from: start, to: end) { pairs.append($0); return true } }
-        for pair in pairs where try !body(pair.key, pair.value) { return }
+        try lock.withLock {
+            try map.forEach(from: start, to: end) { try body($0.key, $0.value) }
+        }
     }
 
     public func write(_ batch: WriteBatch, sync: Bool) throws {
