@@ -31,8 +31,7 @@ struct LogCheckpoint {
         for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: crc >> UInt32(shift))) }
         let path = directory + "/" + Self.fileName(firstSegment: firstSegment)
         let file = try LogFile(path: path + ".tmp", create: true)
-        try file.write(bytes, at: 0)
-        try file.sync()
+        try file.writeInSyncedChunks(bytes)
         file.close()
         try LogFile.rename(path + ".tmp", to: path)
         try LogFile.syncDirectory(directory)

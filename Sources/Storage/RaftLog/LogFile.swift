@@ -65,14 +65,29 @@ final class LogFile {
     /// Writes zeros up to `size` and syncs: later writes overwrite allocated blocks, so their
     /// `fdatasync` need not commit file-system metadata (with a growing file, every sync does).
     func fillWithZeros(to size: Int) throws {
-        let chunk = [UInt8](repeating: 0, count: 1 << 20)
+        let chunk = [UInt8](repeating: 0, count: Self.syncChunk)
         var offset = 0
         while offset < size {
             let length = min(chunk.count, size - offset)
             try write(length == chunk.count ? chunk : Array(chunk[..<length]), at: offset)
             offset += length
+            try sync()
         }
-        try sync()
+    }
+
+    /// Background writes sync after this many bytes: the raft thread's small synced writes
+    /// then never queue behind a large burst of another file's dirty pages.
+    static let syncChunk = 1 << 20
+
+    /// Writes `bytes` from offset 0 in chunks of ``syncChunk``, syncing after each.
+    func writeInSyncedChunks(_ bytes: [UInt8]) throws {
+        var offset = 0
+        repeat {
+            let end = min(bytes.count, offset + Self.syncChunk)
+            try write(Array(bytes[offset..<end]), at: offset)
+            try sync()
+            offset = end
+        } while offset < bytes.count
     }
 
     /// Makes renames and creations in `directory` durable.

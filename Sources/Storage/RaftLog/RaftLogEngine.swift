@@ -30,9 +30,10 @@ public final class RaftLogEngine: RaftLogStore, @unchecked Sendable {
         public var segmentSize = 16 << 20
         /// A checkpoint is written once the segments since the last one hold this many bytes
         /// and more than twice the live data.
-        public var checkpointAfterBytes = 64 << 20
-        /// Segments kept for reuse instead of deleted.
-        public var spareSegments = 2
+        public var checkpointAfterBytes = 48 << 20
+        /// Segments kept for reuse instead of deleted: enough to cover the segments written
+        /// between two checkpoints, so that new ones rarely need zero-filling.
+        public var spareSegments = 4
 
         public init() {}
     }
