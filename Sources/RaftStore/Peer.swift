@@ -37,6 +37,8 @@ final class Peer {
     var appliedIndex: UInt64
     /// Proposals accepted by Raft and not yet handed to the apply worker.
     var proposals: [Proposal] = []
+    /// Write commands received this round, proposed together as one entry at its end.
+    var batch = ProposalBatch()
     /// Reads received this round (one ReadIndex for all of them).
     var readsToSend: [ReadCallback] = []
     var pendingReads: [PendingRead] = []
@@ -119,6 +121,7 @@ final class Peer {
         if includingProposals {
             for proposal in proposals { proposal.callback(error) }
             proposals = []
+            if let (_, callback) = batch.take() { callback(error) }
         }
     }
 }

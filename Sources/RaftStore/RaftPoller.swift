@@ -45,6 +45,8 @@ final class RaftPoller: @unchecked Sendable {
     private(set) var peers: [UInt64: Peer] = [:]
     /// Peers to look at for a Ready this round.
     private var dirty = Set<UInt64>()
+    /// Regions with writes batched this round (``ProposalBatch``).
+    private var batchedRegions: [UInt64] = []
     /// Raft-engine writes produced outside Ready handling (log truncation), written with the next round.
     private var pendingRaftBatch = WriteBatch()
     private(set) var tickCount: UInt64 = 0
@@ -173,6 +175,7 @@ final class RaftPoller: @unchecked Sendable {
         while let messages = inbox.drain(timeout: ContinuousClock.now.duration(to: nextTick)) {
             roundStart = clock.now()
             for message in messages { handle(message) }
+            proposeBatches()
             if ContinuousClock.now >= nextTick {
                 tick()
                 nextTick = ContinuousClock.now + tickInterval
@@ -370,8 +373,40 @@ final class RaftPoller: @unchecked Sendable {
                 return callback(RegionData.keyNotInRegion(peer.region, cf, key))
             }
         }
+        if respond == nil, ProposalBatch.canBatch(command) {
+            var batchHeader = header
+            batchHeader.regionId = peer.regionID
+            batchHeader.regionEpoch = peer.region.regionEpoch
+            if peer.batch.isEmpty { batchedRegions.append(peer.regionID) }
+            peer.batch.add(command, header: batchHeader, callback: callback)
+            if peer.batch.isFull { proposeBatch(peer) }
+            return
+        }
+        // Anything else goes after the writes that arrived before it.
+        proposeBatch(peer)
         var command = command
         command.header?.regionId = peer.regionID
+        append(command, to: peer, callback: callback, respond: respond)
+    }
+
+    /// Proposes the region's batched writes as one entry.
+    private func proposeBatch(_ peer: Peer) {
+        let joined = peer.batch.count - 1
+        guard let (command, callback) = peer.batch.take() else { return }
+        if joined > 0 { RaftStoreMetrics.batchedCommands.increment(by: joined) }
+        append(command, to: peer, callback: callback, respond: nil)
+    }
+
+    /// Proposes every batch of the round (before its Readies are handled).
+    private func proposeBatches() {
+        for regionID in batchedRegions {
+            if let peer = peers[regionID] { proposeBatch(peer) }
+        }
+        batchedRegions.removeAll(keepingCapacity: true)
+    }
+
+    private func append(_ command: RaftCmdpb.RaftCmdRequest, to peer: Peer, callback: @escaping WriteCallback,
+                        respond: (@Sendable ([RaftCmdpb.Response]) -> Void)?) {
         do {
             try peer.raw.propose(data: command.encode())
         } catch {

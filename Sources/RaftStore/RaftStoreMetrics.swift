@@ -4,6 +4,8 @@ import CoreMetrics
 enum RaftStoreMetrics {
     /// Commands proposed by leaders (writes and admin commands).
     static let proposals = Counter(label: "tinykv_raftstore_proposals_total")
+    /// Write commands that joined another command's entry (``ProposalBatch``) instead of their own.
+    static let batchedCommands = Counter(label: "tinykv_raftstore_batched_commands_total")
     /// Raft-engine writes (one per poll round with something to persist) and their duration, fsync included.
     static let appendLatency = Timer(label: "tinykv_raftstore_append_duration_seconds")
     /// Log entries persisted.
