@@ -55,6 +55,13 @@ final class Inbox<Element: Sendable>: @unchecked Sendable {
         return drain(until: Date().addingTimeInterval(max(0, seconds)))
     }
 
+    /// How many of the items queued now match `predicate` (for tests).
+    func count(where predicate: (Element) -> Bool) -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return items.count(where: predicate)
+    }
+
     func close() {
         condition.lock()
         closed = true

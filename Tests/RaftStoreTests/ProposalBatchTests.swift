@@ -78,7 +78,12 @@ final class ProposalBatchClusterTests: XCTestCase {
         let context = Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch, peer: peer)
         // Hold the raft thread while the writes queue up, so that one round takes them all.
         let gate = DispatchSemaphore(value: 0)
-        leader.poller.inbox.push(.inspect { _ in gate.wait() })
+        let held = Atomic<Bool>(false)
+        leader.poller.inbox.push(.inspect { _ in
+            held.store(true, ordering: .sequentiallyConsistent)
+            gate.wait()
+        })
+        while !held.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .milliseconds(1)) }
         let writes = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<30 {
@@ -91,12 +96,28 @@ final class ProposalBatchClusterTests: XCTestCase {
                 try await group.waitForAll()
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        let queued = ContinuousClock.now + .seconds(10)
+        func proposals() -> Int { leader.poller.inbox.count { if case .propose = $0 { true } else { false } } }
+        while proposals() < 30, ContinuousClock.now < queued { try await Task.sleep(for: .milliseconds(10)) }
         gate.signal()
         try await writes.value
-        let regions = await leader.regions()
-        let after = try XCTUnwrap(regions.first)
-        XCTAssertEqual(after.lastIndex, status.lastIndex + 1, "30 writes, one entry")
+        // Other entries may come and go (the scheduler's work); the 30 writes are in one.
+        let regionID = status.region.id, from = status.lastIndex + 1
+        let entries: [Eraftpb.Entry] = await withCheckedContinuation { continuation in
+            leader.poller.inbox.push(.inspect { poller in
+                guard let peer = poller.peers[regionID], let last = try? peer.storage.lastIndex(),
+                      let entries = try? peer.storage.entries(lo: from, hi: last + 1, maxSize: .max) else {
+                    return continuation.resume(returning: [])
+                }
+                continuation.resume(returning: entries)
+            })
+        }
+        let keysPerEntry = entries.compactMap { entry -> Int? in
+            let keys = ((try? RaftCmdpb.RaftCmdRequest(decoding: entry.data))?.requests ?? []).compactMap(\.put?.key)
+                .filter { $0.starts(with: Array("batched-".utf8)) }
+            return keys.isEmpty ? nil : keys.count
+        }
+        XCTAssertEqual(keysPerEntry, [30], "30 writes, one entry")
         for index in 0..<30 {
             let value = try await cluster.get("batched-\(index)")
             XCTAssertEqual(value, "v\(index)")
