@@ -15,8 +15,15 @@ enum RaftEngineDirectory {
         let other = RaftEngineKind.allCases.first { $0 != kind }!
         let source = path(other, dataPath)
         let files = FileManager.default
-        if !files.fileExists(atPath: target), files.fileExists(atPath: source) {
-            try migrate(from: other, at: source, to: kind, at: target, logger: logger)
+        if files.fileExists(atPath: source) {
+            if files.fileExists(atPath: target) {
+                // The target appears only by a rename after a complete copy: a crash came
+                // before the old engine was removed.
+                logger.notice("removing the raft engine logs were moved from", metadata: ["path": "\(source)"])
+                try files.removeItem(atPath: source)
+            } else {
+                try migrate(from: other, at: source, to: kind, at: target, logger: logger)
+            }
         }
         return try openEngine(kind, at: target)
     }

@@ -63,4 +63,20 @@ final class RaftEngineDirectoryTests: XCTestCase {
         XCTAssertEqual(try contents(log), written)
         log.close()
     }
+
+    /// A crash after the copy was renamed into place but before the old engine was removed.
+    func testLeftoverOldEngineAfterACompletedMoveIsRemoved() throws {
+        let log = try RaftEngineDirectory.open(.raftLog, dataPath: directory, logger: logger)
+        try write(log, count: 4, region: 5)
+        let written = try contents(log)
+        log.close()
+        let stale = try RaftEngineDirectory.open(.rocksdb, dataPath: directory + "/elsewhere", logger: logger)
+        stale.close()
+        try FileManager.default.moveItem(atPath: RaftEngineDirectory.path(.rocksdb, directory + "/elsewhere"),
+                                         toPath: RaftEngineDirectory.path(.rocksdb, directory))
+        let reopened = try RaftEngineDirectory.open(.raftLog, dataPath: directory, logger: logger)
+        XCTAssertEqual(try contents(reopened), written)
+        reopened.close()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: RaftEngineDirectory.path(.rocksdb, directory)))
+    }
 }
