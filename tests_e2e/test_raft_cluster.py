@@ -48,11 +48,15 @@ class Cluster:
     def header(self):
         return pd.RequestHeader(cluster_id=self.cluster_id)
 
-    def start_store(self, index):
+    def start_store(self, index, extra_config=""):
         port = self.ports.setdefault(index, free_port())
+        config = self.workdir / "store.toml"
+        if extra_config:
+            config = self.workdir / f"store{index}-extra.toml"
+            config.write_text(CONFIG + extra_config)
         proc = Process([str(BIN / "tinykv-server"), "-scheduler", f"127.0.0.1:{self.pd_port}",
                         "-addr", f"127.0.0.1:{port}", "-path", str(self.workdir / f"store{index}"),
-                        "-config", str(self.workdir / "store.toml")], str(self.workdir / f"store{index}.log"))
+                        "-config", str(config)], str(self.workdir / f"store{index}.log"))
         wait_port(port, proc.proc)
         self.procs[index] = proc
 
@@ -185,6 +189,40 @@ def test_three_stores_replicate_survive_leader_kill_and_full_restart(cluster):
     acked[b"after-restart"] = b"2"
 
     # Kill every store, restart them all: every acknowledged write is there.
+    for index in list(cluster.procs):
+        cluster.kill_store(index)
+    for index in range(3):
+        cluster.start_store(index)
+    for key, value in acked.items():
+        assert cluster.get(key) == value, key
+
+
+def test_raft_logs_move_from_rocksdb_to_the_raft_log_engine_across_kills(cluster):
+    """Stores written with `raft-engine = "rocksdb"`, killed and restarted with the default engine,
+    keep every acknowledged write (their logs are moved at startup) and survive kill -9 again."""
+    for index in range(3):
+        cluster.start_store(index, extra_config='raft-engine = "rocksdb"\n')
+    cluster.wait_replicas(3)
+    acked = {}
+    for i in range(30):
+        key, value = f"moved{i:03}".encode(), f"v{i}".encode()
+        cluster.put(key, value)
+        acked[key] = value
+    for index in list(cluster.procs):
+        cluster.kill_store(index)
+    for index in range(3):
+        assert (cluster.workdir / f"store{index}" / "raft").is_dir()
+        cluster.start_store(index)
+    for key, value in acked.items():
+        assert cluster.get(key) == value, key
+    for index in range(3):
+        store = cluster.workdir / f"store{index}"
+        assert (store / "raftlog").is_dir() and not (store / "raft").exists()
+        assert "raft logs moved" in (cluster.workdir / f"store{index}.log").read_text()
+    for i in range(30):
+        key, value = f"after{i:03}".encode(), f"w{i}".encode()
+        cluster.put(key, value)
+        acked[key] = value
     for index in list(cluster.procs):
         cluster.kill_store(index)
     for index in range(3):
