@@ -200,35 +200,34 @@ def test_three_stores_replicate_survive_leader_kill_and_full_restart(cluster):
 def test_raft_logs_move_from_rocksdb_to_the_raft_log_engine_across_kills(cluster):
     """Stores written with `raft-engine = "rocksdb"`, killed and restarted with the default engine,
     keep every acknowledged write (their logs are moved at startup) and survive kill -9 again."""
+    acked = {}
+
+    def write(prefix):
+        for i in range(30):
+            key, value = f"{prefix}{i:03}".encode(), f"{prefix}-v{i}".encode()
+            cluster.put(key, value)
+            acked[key] = value
+
+    def kill_all_and_restart_with_the_default_engine():
+        for index in list(cluster.procs):
+            cluster.kill_store(index)
+        for index in range(3):
+            cluster.start_store(index)
+        for key, value in acked.items():
+            assert cluster.get(key) == value, key
+
     for index in range(3):
         cluster.start_store(index, extra_config='raft-engine = "rocksdb"\n')
     cluster.wait_replicas(3)
-    acked = {}
-    for i in range(30):
-        key, value = f"moved{i:03}".encode(), f"v{i}".encode()
-        cluster.put(key, value)
-        acked[key] = value
-    for index in list(cluster.procs):
-        cluster.kill_store(index)
-    for index in range(3):
-        assert (cluster.workdir / f"store{index}" / "raft").is_dir()
-        cluster.start_store(index)
-    for key, value in acked.items():
-        assert cluster.get(key) == value, key
+    write("moved")
+    assert all((cluster.workdir / f"store{index}" / "raft").is_dir() for index in range(3))
+    kill_all_and_restart_with_the_default_engine()
     for index in range(3):
         store = cluster.workdir / f"store{index}"
         assert (store / "raftlog").is_dir() and not (store / "raft").exists()
         assert "raft logs moved" in (cluster.workdir / f"store{index}.log").read_text()
-    for i in range(30):
-        key, value = f"after{i:03}".encode(), f"w{i}".encode()
-        cluster.put(key, value)
-        acked[key] = value
-    for index in list(cluster.procs):
-        cluster.kill_store(index)
-    for index in range(3):
-        cluster.start_store(index)
-    for key, value in acked.items():
-        assert cluster.get(key) == value, key
+    write("after")
+    kill_all_and_restart_with_the_default_engine()
 
 
 def test_transactions_run_through_raft(cluster):
