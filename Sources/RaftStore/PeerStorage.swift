@@ -23,7 +23,8 @@ final class PeerStorage: RaftStorage {
     /// The applied index read at startup (for `RaftConfig.applied`).
     let appliedIndexAtStart: UInt64
     /// Bytes of the entries in the log, approximately (for log GC by size): counted at append,
-    /// scaled down in proportion to the entries a compaction removes.
+    /// scaled down in proportion to the entries a compaction removes. Starts at zero when the
+    /// store starts (the entry count still bounds the log until new entries count again).
     private(set) var approximateLogBytes: UInt64 = 0
     /// Recent entries, contiguous, ending at the last index (may be empty).
     private var cache: [Eraftpb.Entry] = []
@@ -227,7 +228,7 @@ final class PeerStorage: RaftStorage {
         guard truncatedState.index > truncated.index else { return }
         let before = entryCount
         let removed = min(before, truncatedState.index - truncated.index)
-        approximateLogBytes = before == 0 ? 0 : approximateLogBytes / before * (before - removed)
+        approximateLogBytes = before == 0 ? 0 : UInt64(Double(approximateLogBytes) * Double(before - removed) / Double(before))
         batch.deleteRange(.default, from: Keys.raftLogKey(regionID, 0), to: Keys.raftLogKey(regionID, truncatedState.index + 1))
         truncated = truncatedState
         if let cacheFirst = cache.first?.index, cacheFirst <= truncatedState.index {
