@@ -11,7 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHECK_PROTO ?= $(firstword $(wildcard ../shared/wire/check-proto) $(wildcard /work/shared/wire/check-proto))
 
-DEB_PACKAGES := libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler librocksdb-dev \
+DEB_PACKAGES := libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler librocksdb-dev libjemalloc-dev \
 	python3-venv pkg-config iproute2 procps curl openssl
 PY_PACKAGES := grpcio grpcio-tools protobuf pytest grpcio-reflection grpcio-health-checking
 
