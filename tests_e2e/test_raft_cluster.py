@@ -63,6 +63,15 @@ class Cluster:
     def kill_store(self, index):
         self.procs.pop(index).stop(signal.SIGKILL)
 
+    def kill_all_restart_and_check(self, acked):
+        """Kills every store with -9, restarts all three, and reads back every acknowledged write."""
+        for index in list(self.procs):
+            self.kill_store(index)
+        for index in range(3):
+            self.start_store(index)
+        for key, value in acked.items():
+            assert self.get(key) == value, key
+
     def stop_all(self):
         for index in list(self.procs):
             self.procs.pop(index).kill()
@@ -189,12 +198,7 @@ def test_three_stores_replicate_survive_leader_kill_and_full_restart(cluster):
     acked[b"after-restart"] = b"2"
 
     # Kill every store, restart them all: every acknowledged write is there.
-    for index in list(cluster.procs):
-        cluster.kill_store(index)
-    for index in range(3):
-        cluster.start_store(index)
-    for key, value in acked.items():
-        assert cluster.get(key) == value, key
+    cluster.kill_all_restart_and_check(acked)
 
 
 def test_raft_logs_move_from_rocksdb_to_the_raft_log_engine_across_kills(cluster):
@@ -208,26 +212,18 @@ def test_raft_logs_move_from_rocksdb_to_the_raft_log_engine_across_kills(cluster
             cluster.put(key, value)
             acked[key] = value
 
-    def kill_all_and_restart_with_the_default_engine():
-        for index in list(cluster.procs):
-            cluster.kill_store(index)
-        for index in range(3):
-            cluster.start_store(index)
-        for key, value in acked.items():
-            assert cluster.get(key) == value, key
-
     for index in range(3):
         cluster.start_store(index, extra_config='raft-engine = "rocksdb"\n')
     cluster.wait_replicas(3)
     write("moved")
     assert all((cluster.workdir / f"store{index}" / "raft").is_dir() for index in range(3))
-    kill_all_and_restart_with_the_default_engine()
+    cluster.kill_all_restart_and_check(acked)  # with the default engine
     for index in range(3):
         store = cluster.workdir / f"store{index}"
         assert (store / "raftlog").is_dir() and not (store / "raft").exists()
         assert "raft logs moved" in (cluster.workdir / f"store{index}.log").read_text()
     write("after")
-    kill_all_and_restart_with_the_default_engine()
+    cluster.kill_all_restart_and_check(acked)
 
 
 def test_transactions_run_through_raft(cluster):
