@@ -22,7 +22,7 @@ enum RaftEngineDirectory {
                 logger.notice("removing the raft engine logs were moved from", metadata: ["path": "\(source)"])
                 try files.removeItem(atPath: source)
             } else {
-                try migrate(from: other, at: source, to: kind, at: target, logger: logger)
+                try migrate(from: other, at: source, to: kind, at: target, in: dataPath, logger: logger)
             }
         }
         return try openEngine(kind, at: target)
@@ -33,10 +33,6 @@ enum RaftEngineDirectory {
         case .raftLog: return dataPath + "/raftlog"
         case .rocksdb: return dataPath + "/raft"
         }
-    }
-
-    private static func dataPath(of engine: String) -> String {
-        (engine as NSString).deletingLastPathComponent
     }
 
     private static func openEngine(_ kind: RaftEngineKind, at path: String) throws -> any RaftLogStore {
@@ -53,7 +49,7 @@ enum RaftEngineDirectory {
     /// place with a rename (a crash before that leaves the old engine in charge, and the next
     /// start copies again) and removes the old one.
     private static func migrate(from sourceKind: RaftEngineKind, at source: String, to kind: RaftEngineKind, at target: String,
-                                logger: Logger) throws {
+                                in dataPath: String, logger: Logger) throws {
         logger.notice("moving raft logs to the configured raft engine", metadata: [
             "from": "\(sourceKind.rawValue) (\(source))", "to": "\(kind.rawValue) (\(target))"])
         let partial = target + ".partial"
@@ -85,7 +81,7 @@ enum RaftEngineDirectory {
         to.close()
         from.close()
         try FileManager.default.moveItem(atPath: partial, toPath: target)
-        try RaftLogEngine.syncDirectory(dataPath(of: target))
+        try RaftLogEngine.syncDirectory(dataPath)
         try FileManager.default.removeItem(atPath: source)
         logger.notice("raft logs moved", metadata: ["keys": "\(copied)"])
     }

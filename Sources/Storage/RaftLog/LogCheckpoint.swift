@@ -20,15 +20,12 @@ struct LogCheckpoint {
     func write(into directory: String) throws {
         var bytes = Self.magic
         bytes.reserveCapacity(map.byteCount + map.count * 4 + 64)
-        for value in [firstSegment, nextSequence, UInt64(map.count)] {
-            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        }
+        for value in [firstSegment, nextSequence, UInt64(map.count)] { LogRecord.appendLittleEndian(value, width: 8, to: &bytes) }
         map.forEach { pair in
             LogRecord.appendBytes(pair.key, to: &bytes)
             LogRecord.appendBytes(pair.value, to: &bytes)
         }
-        let crc = CRC32.checksum(bytes)
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: crc >> UInt32(shift))) }
+        LogRecord.appendLittleEndian(UInt64(CRC32.checksum(bytes)), width: 4, to: &bytes)
         let path = directory + "/" + Self.fileName(firstSegment: firstSegment)
         let file = try LogFile(path: path + ".tmp", create: true)
         try file.writeInSyncedChunks(bytes)

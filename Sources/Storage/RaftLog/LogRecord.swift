@@ -105,6 +105,10 @@ enum LogRecord {
         bytes.append(UInt8(rest))
     }
 
+    static func appendLittleEndian(_ value: UInt64, width: Int, to bytes: inout [UInt8]) {
+        for index in 0..<width { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))) }
+    }
+
     static func storeLittleEndian(_ value: UInt64, at offset: Int, width: Int, in bytes: inout [UInt8]) {
         for index in 0..<width { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) }
     }

@@ -39,9 +39,6 @@ struct OrderedKeyMap: Sendable {
         static func < (lhs: GroupKey, rhs: GroupKey) -> Bool {
             (lhs.high, lhs.low, lhs.length) < (rhs.high, rhs.low, rhs.length)
         }
-
-        /// Whether `key` starts with this group's prefix.
-        func isPrefix(of key: [UInt8]) -> Bool { key.count >= Int(length) && GroupKey(Array(key.prefix(Int(length)))) == self }
     }
 
     static func groupKey(_ key: [UInt8]) -> GroupKey { GroupKey(key) }
@@ -125,11 +122,10 @@ struct OrderedKeyMap: Sendable {
         }
         let last = Self.groupKey(end)
         return groups.keys.filter { groupKey in
-            // Every key of a group starts with the group's bytes, so the group sorts no later
-            // than its keys: it may overlap unless it sorts after `end`'s prefix, or before
-            // `start`'s without being a prefix of `start`.
-            let endsBefore = groupKey < first && !(groupKey.isPrefix && groupKey.isPrefix(of: start))
-            return !endsBefore && groupKey <= last
+            // Every key of a group starts with the group's bytes: a group sorting before
+            // `start`'s prefix holds only keys before `start`, one sorting after `end`'s prefix
+            // only keys after `end`.
+            groupKey >= first && groupKey <= last
         }.sorted()
     }
 

@@ -93,12 +93,6 @@ public final class RaftLogEngine: RaftLogStore, @unchecked Sendable {
         }
     }
 
-    /// Why writes stopped (a failed write or sync), or nil.
-    public var writeFailure: String? { lock.withLock { failure } }
-
-    /// Bytes of keys and values held.
-    public var liveBytes: Int { lock.withLock { map.byteCount } }
-
     // MARK: - RaftLogStore
 
     public func get(_ key: [UInt8]) throws -> [UInt8]? {
