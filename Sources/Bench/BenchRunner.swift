@@ -1,3 +1,5 @@
+import Transport
+
 /// What one benchmark operation came to.
 public enum OperationOutcome: Sendable {
     /// Done; its latency counts.
@@ -12,9 +14,11 @@ public enum OperationOutcome: Sendable {
 public enum BenchRunner {
     /// Runs `operation` from `concurrency` workers for `warmup` (not recorded) then `duration`.
     /// The operation gets the worker's index.
+    /// Workers prefer `executor` (nil: the global pool).
     /// With `progress`, a progress bar on standard error shows the run's phase and completed operations.
     public static func run(
         concurrency: Int, warmup: Duration, duration: Duration, progress: Bool = false,
+        executor: (any TaskExecutor)? = PollThreadExecutor.shared,
         operation: @escaping @Sendable (_ worker: Int) async -> OperationOutcome
     ) async -> (recorder: LatencyRecorder, seconds: Double) {
         let clock = ContinuousClock()
@@ -32,7 +36,9 @@ public enum BenchRunner {
         defer { bar?.cancel() }
         let recorder = await withTaskGroup(of: LatencyRecorder.self) { group in
             for worker in 0..<concurrency {
-                group.addTask {
+                // On the transport's poll thread: a call's completion resumes its worker there,
+                // without waking a pool thread (as a C++ client on its completion queue does).
+                group.addTask(executorPreference: executor) {
                     var recorder = LatencyRecorder()
                     while true {
                         let began = clock.now

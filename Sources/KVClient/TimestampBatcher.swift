@@ -15,6 +15,10 @@ public final class SchedulerTimestampOracle: TimestampOracle {
         /// A dispatch task is running; new waiters join its next batch.
         var dispatching = false
         var stream: BidiStreamingCall?
+        /// When the request in flight on `stream` was sent.
+        var inFlightSince: ContinuousClock.Instant?
+        /// The stream the watchdog cancelled for taking too long.
+        var timedOut: BidiStreamingCall?
     }
 
     public let scheduler: SchedulerClient
@@ -32,7 +36,8 @@ public final class SchedulerTimestampOracle: TimestampOracle {
                 s.dispatching = true
                 return true
             }
-            if start { Task { await self.dispatch() } }
+            // On the poll thread: the loop only sends and hands out, and the stream's answers arrive there.
+            if start { Task(executorPreference: PollThreadExecutor.shared) { await self.dispatch() } }
         }
     }
 
@@ -64,35 +69,51 @@ public final class SchedulerTimestampOracle: TimestampOracle {
             if let stream = s.stream { return stream }
             let stream = try scheduler.channel.bidiStreaming(method: Schedulerpb.Scheduler.tso.path)
             s.stream = stream
+            watch(stream)
             return stream
         }
         let header = try await scheduler.header()
-        let timeout = scheduler.timeout
+        let clock = ContinuousClock()
+        state.withLock { $0.inFlightSince = clock.now }
+        defer { state.withLock { $0.inFlightSince = nil } }
         do {
-            let bytes = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
-                group.addTask {
-                    guard let bytes = try await stream.exchange(Schedulerpb.TsoRequest(header: header, count: count).encode()) else {
-                        throw KVClientError.scheduler("TSO stream ended without a timestamp")
-                    }
-                    return bytes
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let bytes = first else {
-                    stream.cancel()  // unblocks the receiving child before the group waits for it
-                    throw KVClientError.scheduler("TSO request timed out after \(timeout)")
-                }
-                return bytes
+            guard let bytes = try await stream.exchange(Schedulerpb.TsoRequest(header: header, count: count).encode()) else {
+                throw KVClientError.scheduler("TSO stream ended without a timestamp")
             }
             return try SchedulerClient.lastTimestamp(in: bytes, count: count)
         } catch {
             // The stream's state is unknown after a failure: start a fresh one next time.
             stream.cancel()
             state.withLock { s in if s.stream === stream { s.stream = nil } }
+            if state.withLock({ $0.timedOut === stream }) {
+                throw KVClientError.scheduler("TSO request timed out after \(scheduler.timeout)")
+            }
             throw error
+        }
+    }
+
+    /// Cancels `stream` when a request on it has waited longer than the scheduler client's
+    /// timeout; ends when the stream is replaced. One timer per stream rather than one per request:
+    /// a timer armed and cancelled per request cost a thread switch each.
+    private func watch(_ stream: BidiStreamingCall) {
+        let timeout = scheduler.timeout
+        Task(executorPreference: PollThreadExecutor.shared) { [weak self] in
+            let clock = ContinuousClock()
+            while true {
+                try? await Task.sleep(for: timeout / 4)
+                guard let self else { return }
+                let expired = self.state.withLock { s -> Bool? in
+                    guard s.stream === stream else { return nil }
+                    guard let since = s.inFlightSince, clock.now - since > timeout else { return false }
+                    s.timedOut = stream
+                    return true
+                }
+                switch expired {
+                case nil: return
+                case true?: stream.cancel()
+                case false?: continue
+                }
+            }
         }
     }
 }

@@ -14,8 +14,13 @@ final class SharedQueue: Sendable {
     let queue: CompletionQueue
 
     private init() {
-        queue = CompletionQueue(name: "grpc-cq")
+        queue = CompletionQueue(name: "grpc-cq", runsJobs: true)
     }
+}
+
+extension PollThreadExecutor {
+    /// The executor of the poll thread that receives every client call's completions.
+    public static var shared: PollThreadExecutor { SharedQueue.shared.queue.executor! }
 }
 
 /// Owns one client `grpc_call` reference (unref'd in deinit, i.e. after every

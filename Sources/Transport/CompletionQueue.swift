@@ -28,11 +28,14 @@ class CompletionTag: @unchecked Sendable {
 final class CompletionQueue: @unchecked Sendable {
     /// Valid until the poll thread has drained the queue after `shutdown()`.
     let cq: OpaquePointer
+    /// Runs Swift jobs on the poll thread (the shared queue only).
+    let executor: PollThreadExecutor?
     private let exited = OneShot<Void>()
 
-    init(name: String) {
+    init(name: String, runsJobs: Bool = false) {
         GRPCRuntime.ensureInitialized()
         cq = grpc_completion_queue_create_for_next(nil)
+        executor = runsJobs ? PollThreadExecutor(queue: cq) : nil
         let thread = Thread { [self] in
             nameCurrentThread(name)
             self.pollUntilShutdown()
@@ -43,8 +46,15 @@ final class CompletionQueue: @unchecked Sendable {
 
     private func pollUntilShutdown() {
         let forever = gpr_inf_future(GPR_CLOCK_REALTIME)
+        let now = gpr_time_0(GPR_CLOCK_MONOTONIC)
         loop: while true {
-            let event = grpc_completion_queue_next(cq, forever, nil)
+            var mayBlock = true
+            if let executor {
+                // With jobs still waiting, only look for events that are already there.
+                mayBlock = !executor.runPendingJobs() && executor.prepareToSleep()
+            }
+            let event = grpc_completion_queue_next(cq, mayBlock ? forever : now, nil)
+            if mayBlock { executor?.wokeUp() }
             switch event.type {
             case GRPC_OP_COMPLETE:
                 guard let tag = event.tag else { continue }
@@ -52,7 +62,7 @@ final class CompletionQueue: @unchecked Sendable {
                 target.complete(success: event.success != 0)
             case GRPC_QUEUE_SHUTDOWN:
                 break loop
-            default:  // GRPC_QUEUE_TIMEOUT cannot happen with an infinite deadline
+            default:  // GRPC_QUEUE_TIMEOUT: a poll without waiting found nothing
                 continue
             }
         }
