@@ -43,6 +43,9 @@ def test_raft_store_metrics(workdir):
         assert metric(text, "tinykv_raftstore_appended_entries_total") >= 10
         assert metric(text, "tinykv_raftstore_append_duration_seconds_count") >= 1
         assert metric(text, "tinykv_raftstore_apply_duration_seconds_count") >= 1
+        # Every write that was answered was proposed and committed first.
+        assert metric(text, "tinykv_raftstore_proposal_duration_seconds_count") >= 10
+        assert metric(text, "tinykv_raftstore_commit_log_duration_seconds_count") >= 10
         assert metric(text, "tinykv_raftstore_became_leader_total") >= 1
         # The read is served from the leader's lease, or confirmed by ReadIndex when the lease is not (yet) held.
         reads = (metric(text, "tinykv_raftstore_read_index_total") or 0) + (metric(text, "tinykv_raftstore_lease_reads_total") or 0)

@@ -51,6 +51,7 @@ final class ApplyWorker: @unchecked Sendable {
             var results: [UInt64: ApplyResult] = [:]
             var order: [UInt64] = []
             var answers: [(WriteCallback, Errorpb.Error?)] = []
+            var answeredSince: [ContinuousClock.Instant] = []
             func flush() {
                 do {
                     if !batch.isEmpty {
@@ -69,6 +70,8 @@ final class ApplyWorker: @unchecked Sendable {
                 if !reported.isEmpty { report(reported) }
                 for (callback, error) in answers { callback(error) }
                 answers = []
+                for appended in answeredSince { RaftStoreMetrics.proposalLatency.record(since: appended) }
+                answeredSince.removeAll(keepingCapacity: true)
             }
             for task in tasks {
                 switch task {
@@ -78,6 +81,10 @@ final class ApplyWorker: @unchecked Sendable {
                         continue
                     }
                     delegate.pending.append(contentsOf: proposals)
+                    for proposal in proposals {
+                        RaftStoreMetrics.commitLogLatency.record(since: proposal.appendedAt)
+                        answeredSince.append(proposal.appendedAt)
+                    }
                     var result = results[regionID] ?? ApplyResult(regionID: regionID, appliedIndex: delegate.applyState.appliedIndex)
                     if results[regionID] == nil { order.append(regionID) }
                     var removed = false

@@ -17,6 +17,8 @@ struct Proposal: Sendable {
     var callback: WriteCallback
     /// Lease clock time before the entry was sent: its commit renews the leader lease from here.
     var proposedAt: Duration = .zero
+    /// When the command was appended to the leader's log (for the write latency metrics).
+    var appendedAt = ContinuousClock.now
 }
 
 /// Called once with the response to a command proposed through the log (its header carries any error).

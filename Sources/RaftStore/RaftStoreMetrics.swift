@@ -12,6 +12,11 @@ enum RaftStoreMetrics {
     static let appendedEntries = Counter(label: "tinykv_raftstore_appended_entries_total")
     /// KV-engine writes of the apply thread (one per apply round) and their duration.
     static let applyLatency = Timer(label: "tinykv_raftstore_apply_duration_seconds")
+    /// From a proposal's append to the leader's log until the apply thread takes up its committed
+    /// entry: replication, both sides' fsyncs, the commit, and the wait for the apply thread.
+    static let commitLogLatency = Timer(label: "tinykv_raftstore_commit_log_duration_seconds")
+    /// From a proposal's append to the leader's log until its proposer is answered (applied).
+    static let proposalLatency = Timer(label: "tinykv_raftstore_proposal_duration_seconds")
     /// Committed entries applied.
     static let appliedEntries = Counter(label: "tinykv_raftstore_applied_entries_total")
     /// Times a peer of this store became leader (elections won, transfers received).
