@@ -84,10 +84,11 @@ public final class SchedulerTimestampOracle: TimestampOracle {
         } catch {
             // The stream's state is unknown after a failure: start a fresh one next time.
             stream.cancel()
-            state.withLock { s in if s.stream === stream { s.stream = nil } }
-            if state.withLock({ $0.timedOut === stream }) {
-                throw KVClientError.scheduler("TSO request timed out after \(scheduler.timeout)")
+            let timedOut = state.withLock { s -> Bool in
+                if s.stream === stream { s.stream = nil }
+                return s.timedOut === stream
             }
+            if timedOut { throw KVClientError.scheduler("TSO request timed out after \(scheduler.timeout)") }
             throw error
         }
     }
