@@ -125,8 +125,12 @@ final class ApplyWorker: @unchecked Sendable {
                         done.finish(error)
                     }
                     flush()
-                case .destroy(let region, let done):
+                case .destroy(let stated, let done):
                     flush()
+                    // The region as applied here: the poller's copy lags behind a split this worker
+                    // applied but whose result the poller has not taken in yet, and clearing that
+                    // wider range would delete the new region's data under its feet.
+                    let region = delegates[stated.id]?.region ?? loadDelegate(stated.id)?.region ?? stated
                     for proposal in delegates[region.id]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.regionNotFound(region.id))) }
                     delegates[region.id] = nil
                     var destroy = WriteBatch()

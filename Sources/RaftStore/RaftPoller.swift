@@ -537,7 +537,12 @@ final class RaftPoller: @unchecked Sendable {
 
     private func onApplied(_ results: [ApplyResult]) {
         for result in results {
-            guard let peer = peers[result.regionID] else { continue }
+            guard let peer = peers[result.regionID] else {
+                // Destroyed meanwhile: the regions its splits created still exist (their state
+                // and data are written); start their peers, or they would be orphans until restart.
+                for split in result.splits { onSplit(parent: nil, split) }
+                continue
+            }
             peer.appliedIndex = max(peer.appliedIndex, result.appliedIndex)
             if let region = result.region {
                 peer.storage.region = region
@@ -741,8 +746,9 @@ final class RaftPoller: @unchecked Sendable {
     /// After a split was applied: the parent keeps its new range; the new region's peer on
     /// this store starts (replacing an uninitialized one created by an early message) and,
     /// if the parent leads, campaigns at once so the new region has a leader immediately.
-    private func onSplit(parent: Peer, _ split: SplitResult) {
-        parent.sizeDiffHint = .max / 2  // check both halves again
+    /// `parent` is nil when it was destroyed before the split's result arrived.
+    private func onSplit(parent: Peer?, _ split: SplitResult) {
+        parent?.sizeDiffHint = .max / 2  // check both halves again
         guard split.created, let meta = split.new.peers.first(where: { $0.storeId == storeID }) else {
             logger.info("split: new region already known on this store", metadata: ["region": "\(split.new.id)"])
             return
@@ -755,11 +761,13 @@ final class RaftPoller: @unchecked Sendable {
         do {
             let storage = try PeerStorage(region: split.new, raftEngine: raftEngine, kvEngine: kvEngine, snapshotWorker: snapshotWorker)
             let peer = try Peer(meta: meta, storage: storage, config: config)
-            peer.approximateSize = parent.approximateSize / 2
-            parent.approximateSize /= 2
+            if let parent {
+                peer.approximateSize = parent.approximateSize / 2
+                parent.approximateSize /= 2
+            }
             peers[split.new.id] = peer
             stats.regionCount = peers.count
-            if parent.isLeader { peer.raw.campaign() }
+            if parent?.isLeader == true { peer.raw.campaign() }
             dirty.insert(split.new.id)
             for vote in pendingVotes.take(split.new.id) { onRaftMessage(vote) }
         } catch {

@@ -248,6 +248,32 @@ final class ApplyTests: XCTestCase {
     }
 }
 
+extension ApplyTests {
+    /// A store restarting with a committed split not yet applied: the worker applies it, and the
+    /// parent is destroyed (it was removed while the store was down) before the poller has seen
+    /// the split's result, so the destroy carries the pre-split range. Only the parent's range as
+    /// applied may be cleared: the new region's keys stay with it.
+    func testDestroyClearsTheRangeAsAppliedNotTheRangeBeforeASplit() async throws {
+        _ = await apply([Eraftpb.Entry(term: 6, index: 6, data: put("c")), Eraftpb.Entry(term: 6, index: 7, data: put("p"))])
+        var admin = RaftCmdpb.AdminRequest(cmdType: .split)
+        admin.split = RaftCmdpb.SplitRequest(splitKey: Array("m".utf8), newRegionId: 20, newPeerIds: [21])
+        var split = RaftCmdpb.RaftCmdRequest(header: RaftCmdpb.RaftRequestHeader(regionId: 2, regionEpoch: region.regionEpoch))
+        split.adminRequest = admin
+        let answers = await apply([Eraftpb.Entry(term: 6, index: 8, data: split.encode())])
+        XCTAssertNil(answers[0] ?? nil)
+        XCTAssertEqual(reports.withLock { $0.last?.splits.map(\.new.id) }, [20])
+
+        let done = Completion()
+        worker.inbox.push(.destroy(region: region, done: done))  // the poller's view: still [b, y)
+        try await Task.detached { try done.wait() }.value
+        XCTAssertNil(try engines.kv.get(.default, Array("c".utf8)), "the parent's own keys are cleared")
+        XCTAssertEqual(try engines.kv.get(.default, Array("p".utf8)), Array("v".utf8), "the new region's keys stay")
+        let tombstone = try RaftServerpb.RegionLocalState(decoding: try engines.kv.get(.raft, Keys.regionStateKey(2))!)
+        XCTAssertEqual(tombstone.state, .tombstone)
+        XCTAssertEqual(tombstone.region?.endKey, Array("m".utf8))
+    }
+}
+
 /// A lock-protected value that closures can capture (unlike the non-copyable `Mutex`).
 final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
