@@ -84,3 +84,26 @@ class Process:
 @pytest.fixture
 def workdir(tmp_path):
     return tmp_path
+
+
+# What a failed test's processes logged, in the test report: CI keeps no work directories.
+# Per log file: the raft store's and scheduler's notable events (peers destroyed or created,
+# splits, snapshots, leadership, warnings, errors), then its last lines.
+NOTABLE = ("destroy", "tombstone", "split", "snapshot", "created peer", "became leader", "warning", "error", "critical")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed or "workdir" not in item.fixturenames:
+        return
+    directory = item.funcargs.get("workdir")
+    if directory is None:
+        return
+    for log in sorted(pathlib.Path(directory).rglob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        notable = [line for line in lines if any(word in line.lower() for word in NOTABLE)][-80:]
+        tail = lines[-20:]
+        report.sections.append((f"{log.relative_to(directory)}: notable events, then the last lines",
+                                "\n".join(notable + ["..."] + tail)))
