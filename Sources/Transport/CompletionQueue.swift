@@ -50,8 +50,9 @@ final class CompletionQueue: @unchecked Sendable {
         loop: while true {
             var mayBlock = true
             if let executor {
+                executor.runPendingJobs()
                 // With jobs still waiting, only look for events that are already there.
-                mayBlock = !executor.runPendingJobs() && executor.prepareToSleep()
+                mayBlock = executor.prepareToSleep()
             }
             let event = grpc_completion_queue_next(cq, mayBlock ? forever : now, nil)
             if mayBlock { executor?.wokeUp() }

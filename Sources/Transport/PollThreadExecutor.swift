@@ -40,9 +40,9 @@ public final class PollThreadExecutor: TaskExecutor, @unchecked Sendable {
         if wake { wakeCall.post(WakeTag(executor: self)) }
     }
 
-    /// Runs the jobs pending now (not those they enqueue: the queue's events come first) and says
-    /// whether more are waiting. Called on the poll thread only.
-    func runPendingJobs() -> Bool {
+    /// Runs the jobs pending now (not those they enqueue: the queue's events come first).
+    /// Called on the poll thread only.
+    func runPendingJobs() {
         let jobs = state.withLock { s in
             let jobs = s.pending
             s.pending.removeAll(keepingCapacity: true)
@@ -50,7 +50,6 @@ public final class PollThreadExecutor: TaskExecutor, @unchecked Sendable {
         }
         let me = asUnownedTaskExecutor()
         for job in jobs { job.runSynchronously(on: me) }
-        return state.withLock { !$0.pending.isEmpty }
     }
 
     /// Marks the poll thread as about to block, unless jobs are waiting (then it must not).
