@@ -64,6 +64,13 @@ final class PeerStorage: RaftStorage {
             hard.term = max(hard.term, truncated.term)
             raftState.hardState = hard
         }
+        // Entries already on disk may be applied before the round that learned of their commit
+        // writes the new commit index; a crash in between leaves the commit index behind the
+        // applied one. They were committed, so the commit index catches up.
+        if var hard = raftState.hardState, hard.commit < applyState.appliedIndex, applyState.appliedIndex <= raftState.lastIndex {
+            hard.commit = applyState.appliedIndex
+            raftState.hardState = hard
+        }
         self.raftState = raftState
         appliedIndexAtStart = applyState.appliedIndex
     }

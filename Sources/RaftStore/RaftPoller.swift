@@ -870,7 +870,7 @@ final class RaftPoller: @unchecked Sendable {
         var batch = pendingRaftBatch
         pendingRaftBatch = WriteBatch()
         var sync = false
-        var readies: [(Peer, Ready)] = []
+        var readies: [(peer: Peer, ready: Ready, appliesEarly: Bool)] = []
         for regionID in dirty {
             guard let peer = peers[regionID], peer.raw.hasReady() else { continue }
             let ready = peer.raw.ready()
@@ -878,11 +878,12 @@ final class RaftPoller: @unchecked Sendable {
                 guard installSnapshot(snapshot, on: peer, into: &batch) else { continue }
                 sync = true
             }
+            let persistedLast = (try? peer.storage.lastIndex()) ?? 0
             peer.storage.append(ready.entries, into: &batch)
             if !ready.entries.isEmpty { RaftStoreMetrics.appendedEntries.increment(by: ready.entries.count) }
             if let hardState = ready.hardState { peer.storage.setHardState(hardState, into: &batch) }
             sync = sync || ready.mustSync
-            readies.append((peer, ready))
+            readies.append((peer, ready, Self.committedAreOnDisk(ready, persistedLast: persistedLast)))
         }
         dirty.removeAll(keepingCapacity: true)
         // A leader's messages (appends, heartbeats) do not depend on its own log being on
@@ -890,13 +891,16 @@ final class RaftPoller: @unchecked Sendable {
         // parallel with the leader. Everyone else must persist before speaking (votes and
         // append responses acknowledge what is on disk).
         var outgoing: [RaftServerpb.RaftMessage] = []
-        for (peer, ready) in readies where peer.isLeader && ready.snapshot == nil {
+        for (peer, ready, _) in readies where peer.isLeader && ready.snapshot == nil {
             collectMessages(peer, ready, into: &outgoing)
         }
         if !outgoing.isEmpty {
             transport.send(outgoing, feedback: feedback)
             outgoing.removeAll()
         }
+        // Entries this round only commits (they reached the disk in an earlier round) need not
+        // wait for its fsync: hand them to the apply thread first.
+        for (peer, ready, appliesEarly) in readies where appliesEarly { dispatchCommitted(peer, ready) }
         if !batch.isEmpty {
             do {
                 let started = ContinuousClock.now
@@ -908,7 +912,7 @@ final class RaftPoller: @unchecked Sendable {
                 fatalError("raftstore: raft engine write failed: \(error)")
             }
         }
-        for (peer, ready) in readies {
+        for (peer, ready, appliedEarly) in readies {
             if let soft = ready.softState { onSoftStateChange(peer, soft) }
             if !(peer.isLeader && ready.snapshot == nil) { collectMessages(peer, ready, into: &outgoing) }
             for state in ready.readStates {
@@ -921,25 +925,39 @@ final class RaftPoller: @unchecked Sendable {
                     }
                 }
             }
-            if let last = ready.committedEntries.last {
-                var covered: [Proposal] = []
-                while let proposal = peer.proposals.first, proposal.index <= last.index {
-                    covered.append(peer.proposals.removeFirst())
-                }
-                // A quorum stored an entry of this term sent after it was proposed.
-                if peer.isLeader, let newest = covered.last, newest.term == peer.raw.term {
-                    peer.lease.renew(startedAt: newest.proposedAt)
-                    publishLease(peer)
-                }
-                applier.inbox.push(.apply(regionID: peer.regionID, peerID: peer.meta.id,
-                                          entries: ready.committedEntries, proposals: covered))
-            }
+            if !appliedEarly { dispatchCommitted(peer, ready) }
             peer.raw.advance(ready)
             answerDroppedProposals(peer)
             serveReads(peer)
             if peer.raw.hasReady() { dirty.insert(peer.regionID) }
         }
         if !outgoing.isEmpty { transport.send(outgoing, feedback: feedback) }
+    }
+
+    /// True when every entry a Ready commits was already on this store's disk before the round:
+    /// none is new in this Ready, none was written by it, and no snapshot replaces the log. Such
+    /// entries may be applied before the round's own write is synced. (A leader of several voters
+    /// learns of a commit only from an acknowledgement, which arrives after the round that appended
+    /// the entry synced it; a single-voter leader commits as it appends, and waits.)
+    static func committedAreOnDisk(_ ready: Ready, persistedLast: UInt64) -> Bool {
+        guard ready.snapshot == nil, let last = ready.committedEntries.last?.index else { return false }
+        return last <= persistedLast && (ready.entries.first.map { $0.index > last } ?? true)
+    }
+
+    /// Hands a Ready's committed entries, with the proposals they answer, to the apply thread.
+    private func dispatchCommitted(_ peer: Peer, _ ready: Ready) {
+        guard let last = ready.committedEntries.last else { return }
+        var covered: [Proposal] = []
+        while let proposal = peer.proposals.first, proposal.index <= last.index {
+            covered.append(peer.proposals.removeFirst())
+        }
+        // A quorum stored an entry of this term sent after it was proposed.
+        if peer.isLeader, let newest = covered.last, newest.term == peer.raw.term {
+            peer.lease.renew(startedAt: newest.proposedAt)
+            publishLease(peer)
+        }
+        applier.inbox.push(.apply(regionID: peer.regionID, peerID: peer.meta.id,
+                                  entries: ready.committedEntries, proposals: covered))
     }
 
     /// Wraps a Ready's messages for the transport; unroutable ones are reported unreachable.

@@ -138,6 +138,51 @@ final class PeerStorageTests: XCTestCase {
         XCTAssertEqual(try storage.initialState().hardState.commit, 20)
         XCTAssertNoThrow(try RawNode(config: RaftConfig(id: 3, applied: 20), storage: storage))
     }
+
+    func testRestartWithAppliedEntriesAheadOfTheStoredCommitIndex() throws {
+        // Entries already on disk are applied before the round that learned of their commit
+        // writes the new commit index; a crash in between must not leave applied > commit.
+        try StoreBootstrap.writeFirstRegion(region, kvEngine: engines.kv, raftEngine: engines.raft)
+        let storage = try PeerStorage(region: region, raftEngine: engines.raft, kvEngine: engines.kv)
+        try write { storage.append(entries(6...9, term: 6), into: &$0) }
+        try write { storage.setHardState(Eraftpb.HardState(term: 6, vote: 3, commit: 6), into: &$0) }
+        var kvBatch = WriteBatch()
+        kvBatch.put(.raft, Keys.applyStateKey(2), RaftServerpb.RaftApplyState(
+            appliedIndex: 8, truncatedState: RaftServerpb.RaftTruncatedState(index: 5, term: 5)).encode())
+        try engines.kv.write(kvBatch, sync: true)
+
+        let reopened = try PeerStorage(region: region, raftEngine: engines.raft, kvEngine: engines.kv)
+        XCTAssertEqual(try reopened.initialState().hardState, Eraftpb.HardState(term: 6, vote: 3, commit: 8))
+        XCTAssertEqual(try reopened.lastIndex(), 9)
+        XCTAssertNoThrow(try RawNode(config: RaftConfig(id: 3, applied: 8), storage: reopened))
+    }
+}
+
+/// Which committed entries the poller may hand to the apply thread before its round's fsync.
+final class EarlyApplyTests: XCTestCase {
+    private func ready(entries: ClosedRange<UInt64>?, committed: ClosedRange<UInt64>?, snapshot: Bool = false) -> Ready {
+        var ready = Ready()
+        ready.entries = entries.map { $0.map { Eraftpb.Entry(term: 2, index: $0) } } ?? []
+        ready.committedEntries = committed.map { $0.map { Eraftpb.Entry(term: 2, index: $0) } } ?? []
+        if snapshot { ready.snapshot = Eraftpb.Snapshot(metadata: Eraftpb.SnapshotMetadata(index: 9, term: 2)) }
+        return ready
+    }
+
+    func testEntriesOnDiskBeforeTheRoundApplyEarly() {
+        XCTAssertTrue(RaftPoller.committedAreOnDisk(ready(entries: nil, committed: 5...7), persistedLast: 7))
+        XCTAssertTrue(RaftPoller.committedAreOnDisk(ready(entries: 8...9, committed: 5...7), persistedLast: 7),
+                      "new entries after the committed ones do not hold them back")
+    }
+
+    func testEntriesThisRoundWritesWaitForItsSync() {
+        XCTAssertFalse(RaftPoller.committedAreOnDisk(ready(entries: 8...9, committed: 7...8), persistedLast: 7),
+                       "a single voter commits what it appends in the same round")
+        XCTAssertFalse(RaftPoller.committedAreOnDisk(ready(entries: 6...9, committed: 5...7), persistedLast: 9),
+                       "a rewritten suffix is not on disk until the round syncs")
+        XCTAssertFalse(RaftPoller.committedAreOnDisk(ready(entries: nil, committed: 5...9, snapshot: true), persistedLast: 9))
+        XCTAssertFalse(RaftPoller.committedAreOnDisk(ready(entries: 8...9, committed: nil), persistedLast: 7),
+                       "nothing to apply")
+    }
 }
 
 /// The apply worker on its own: commands, epochs, key ranges, proposals' terms.
