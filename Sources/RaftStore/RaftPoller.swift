@@ -912,7 +912,7 @@ final class RaftPoller: @unchecked Sendable {
                 fatalError("raftstore: raft engine write failed: \(error)")
             }
         }
-        for (peer, ready, appliedEarly) in readies {
+        for (peer, ready, appliesEarly) in readies {
             if let soft = ready.softState { onSoftStateChange(peer, soft) }
             if !(peer.isLeader && ready.snapshot == nil) { collectMessages(peer, ready, into: &outgoing) }
             for state in ready.readStates {
@@ -925,7 +925,7 @@ final class RaftPoller: @unchecked Sendable {
                     }
                 }
             }
-            if !appliedEarly { dispatchCommitted(peer, ready) }
+            if !appliesEarly { dispatchCommitted(peer, ready) }
             peer.raw.advance(ready)
             answerDroppedProposals(peer)
             serveReads(peer)
