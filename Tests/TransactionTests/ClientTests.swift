@@ -73,6 +73,28 @@ final class ClientTests: XCTestCase {
         try f.assertRows([.write(b, commitTs, .put, start: txn.startTs)])
     }
 
+    /// A reader settles the lock it met, by key, and leaves the transaction's other locks to
+    /// whoever meets them (no region-wide `ResolveLock` scan).
+    func testReaderSettlesOnlyTheLockItMet() async throws {
+        let (f, client, _) = try makeClient()
+        let c: [UInt8] = Array("c".utf8)
+        var txn = try await client.begin()
+        txn.set(a, [1])
+        txn.set(b, [2])
+        txn.set(c, [3])
+        try await client.prewrite(txn)
+        let commitTs = try await client.oracle.next()
+        try await client.commitPrimary(txn, at: commitTs)
+
+        let seenB = try await client.get(b, at: try await client.oracle.next())
+        XCTAssertEqual(seenB, [2])
+        try f.assertCounts(3, 1, 2)  // c is still locked
+        let seenC = try await client.get(c, at: try await client.oracle.next())
+        XCTAssertEqual(seenC, [3])
+        try f.assertCounts(3, 0, 3)
+        try f.assertRows([.write(c, commitTs, .put, start: txn.startTs)])
+    }
+
     /// A client crashed after prewrite: readers wait while its TTL runs, then roll it back.
     func testReaderRollsBackExpiredTransaction() async throws {
         let (f, client, clock) = try makeClient()

@@ -94,8 +94,8 @@ public struct PercolatorClient: Sendable {
         }
     }
 
-    /// Settles the transaction that left `lock`: commits or rolls back its locks when its primary is
-    /// decided (or its TTL ran out); waits ``lockWait`` while it is alive.
+    /// Settles the lock `lock` describes: commits or rolls it back when its transaction's primary
+    /// is decided (or its TTL ran out); waits ``lockWait`` while the transaction is alive.
     public func resolve(_ lock: Kvrpcpb.LockInfo) async throws {
         let now = try await oracle.next()
         let status = try await rpc.checkTxnStatus(
@@ -110,8 +110,28 @@ public struct PercolatorClient: Sendable {
             try await Task.sleep(for: lockWait)
             return
         }
-        let resolved = try await rpc.resolveLock(Kvrpcpb.ResolveLockRequest(startVersion: lock.lockVersion, commitVersion: commitTs))
-        if let regionError = resolved.regionError { throw PercolatorError.region(regionError) }
+        if lock.key.isEmpty {
+            let resolved = try await rpc.resolveLock(Kvrpcpb.ResolveLockRequest(startVersion: lock.lockVersion, commitVersion: commitTs))
+            if let regionError = resolved.regionError { throw PercolatorError.region(regionError) }
+            return
+        }
+        try await settle(lock.key, startTs: lock.lockVersion, commitTs: commitTs)
+    }
+
+    /// Commits (at `commitTs`) or, with `commitTs` 0, rolls back the lock of the transaction
+    /// `startTs` on `key` alone, as TiDB's "lite" resolve does. `ResolveLock` names no keys:
+    /// a store scans its region's locks for it, and a routed client sends it to every region,
+    /// for the one key a reader or writer is waiting on. The transaction's other locks are
+    /// settled the same way by whoever meets them. A key error (the lock is already gone)
+    /// needs nothing: the caller reads the key again.
+    private func settle(_ key: [UInt8], startTs: UInt64, commitTs: UInt64) async throws {
+        if commitTs > 0 {
+            let response = try await rpc.commit(Kvrpcpb.CommitRequest(startVersion: startTs, keys: [key], commitVersion: commitTs))
+            if let regionError = response.regionError { throw PercolatorError.region(regionError) }
+        } else {
+            let response = try await rpc.batchRollback(Kvrpcpb.BatchRollbackRequest(startVersion: startTs, keys: [key]))
+            if let regionError = response.regionError { throw PercolatorError.region(regionError) }
+        }
     }
 
     // MARK: Two-phase commit, in steps (a crash between steps is how the tests simulate failures)
