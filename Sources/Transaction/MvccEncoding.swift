@@ -24,6 +24,14 @@ import TinyKVProto
 //
 // Lock value (primary.count + 17 bytes): primary ++ kind (1 byte, a WriteKind) ++ bigEndian(ts) ++ bigEndian(ttl).
 //
+// Short values (as TiKV stores them): a Put whose value has at most `shortValueMaxLength` bytes keeps
+// it in its lock and then in its write record, not in `default`, which saves a write at prewrite and
+// a read for every read of the key. Such records set bit 0x80 of the kind byte (`shortValueFlag`):
+//   write: (kind | 0x80) ++ bigEndian(startTs) ++ value
+//   lock:  primary ++ value ++ bigEndian32(value.count) ++ (kind | 0x80) ++ bigEndian(ts) ++ bigEndian(ttl)
+// The kind byte stays 17 bytes from the end of a lock and first in a write record, so records
+// written before short values existed (flag clear) decode as before.
+//
 // Timestamps are TSO timestamps: the physical time in milliseconds shifted left by 18 bits, plus a
 // logical counter in the low 18 bits (see ``Timestamp``).
 
@@ -153,31 +161,62 @@ public enum WriteKind: UInt8, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A record in the `write` column family, at `encodeKey(key, commitTs)`.
-public struct Write: Sendable, Hashable {
-    /// The start timestamp of the transaction that wrote it; its value is at `encodeKey(key, startTs)`.
-    public var startTs: UInt64
-    public var kind: WriteKind
+/// Where a Put keeps its value: values this long or shorter go in the lock and write records
+/// (TiKV's limit), longer ones in the `default` column family.
+public enum ShortValue {
+    public static let maxLength = 255
+    /// Set in a record's kind byte when the record carries a value.
+    static let flag: UInt8 = 0x80
 
-    public init(startTs: UInt64, kind: WriteKind) {
-        self.startTs = startTs
-        self.kind = kind
+    /// The value to keep in the records of a mutation of `kind` writing `value`; nil: `default` holds it.
+    public static func inline(_ kind: WriteKind, _ value: [UInt8], maxLength: Int = maxLength) -> [UInt8]? {
+        kind == .put && value.count <= maxLength ? value : nil
     }
 
-    /// `kind ++ bigEndian(startTs)`.
+    static func kind(_ byte: UInt8) throws -> (kind: WriteKind, hasValue: Bool) {
+        guard let kind = WriteKind(rawValue: byte & ~flag) else { throw MvccDecodingError("unknown write kind \(byte)") }
+        return (kind, byte & flag != 0)
+    }
+}
+
+/// A record in the `write` column family, at `encodeKey(key, commitTs)`.
+public struct Write: Sendable, Hashable {
+    /// The start timestamp of the transaction that wrote it; its value is at `encodeKey(key, startTs)`
+    /// unless it is in ``shortValue``.
+    public var startTs: UInt64
+    public var kind: WriteKind
+    /// A Put's value kept in the record itself (see ``ShortValue``).
+    public var shortValue: [UInt8]?
+
+    public init(startTs: UInt64, kind: WriteKind, shortValue: [UInt8]? = nil) {
+        self.startTs = startTs
+        self.kind = kind
+        self.shortValue = shortValue
+    }
+
+    /// `kind ++ bigEndian(startTs)`, then the short value if any.
     public func encode() -> [UInt8] {
-        var out: [UInt8] = [kind.rawValue]
-        out.reserveCapacity(9)
+        var out: [UInt8] = [shortValue == nil ? kind.rawValue : kind.rawValue | ShortValue.flag]
+        out.reserveCapacity(9 + (shortValue?.count ?? 0))
         MvccKey.appendBigEndian(startTs, to: &out)
+        if let shortValue { out.append(contentsOf: shortValue) }
         return out
     }
 
     /// Decodes a `write` CF value; throws ``MvccDecodingError`` when malformed.
     public init(decoding bytes: [UInt8]) throws {
-        guard bytes.count == 9 else { throw MvccDecodingError("write record has \(bytes.count) bytes, expected 9") }
-        guard let kind = WriteKind(rawValue: bytes[0]) else { throw MvccDecodingError("unknown write kind \(bytes[0])") }
+        guard bytes.count >= 9 else { throw MvccDecodingError("write record has \(bytes.count) bytes, expected at least 9") }
+        let (kind, hasValue) = try ShortValue.kind(bytes[0])
+        guard hasValue || bytes.count == 9 else { throw MvccDecodingError("write record has \(bytes.count) bytes, expected 9") }
         self.kind = kind
         startTs = MvccKey.readBigEndian(bytes[1...])
+        shortValue = hasValue ? Array(bytes[9...]) : nil
+    }
+
+    /// The value this Put wrote: its short value, or else the one in `default`.
+    func value(of key: [UInt8], in reader: any KVReader) throws -> [UInt8]? {
+        if let shortValue { return shortValue }
+        return try reader.get(.default, MvccKey.encode(key, ts: startTs))
     }
 }
 
@@ -191,19 +230,29 @@ public struct Lock: Sendable, Hashable {
     public var ttl: UInt64
     /// What committing the lock writes.
     public var kind: WriteKind
+    /// A Put's value kept in the lock (and, once committed, in the write record; see ``ShortValue``).
+    public var shortValue: [UInt8]?
 
-    public init(primary: [UInt8], ts: UInt64, ttl: UInt64, kind: WriteKind) {
+    public init(primary: [UInt8], ts: UInt64, ttl: UInt64, kind: WriteKind, shortValue: [UInt8]? = nil) {
         self.primary = primary
         self.ts = ts
         self.ttl = ttl
         self.kind = kind
+        self.shortValue = shortValue
     }
 
-    /// `primary ++ kind ++ bigEndian(ts) ++ bigEndian(ttl)`.
+    /// `primary ++ kind ++ bigEndian(ts) ++ bigEndian(ttl)`, with a short value between the primary
+    /// and the kind (see the layout above).
     public func encode() -> [UInt8] {
         var out = primary
-        out.reserveCapacity(primary.count + 17)
-        out.append(kind.rawValue)
+        out.reserveCapacity(primary.count + 17 + (shortValue.map { $0.count + 4 } ?? 0))
+        if let shortValue {
+            out.append(contentsOf: shortValue)
+            for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: shortValue.count >> shift)) }
+            out.append(kind.rawValue | ShortValue.flag)
+        } else {
+            out.append(kind.rawValue)
+        }
         MvccKey.appendBigEndian(ts, to: &out)
         MvccKey.appendBigEndian(ttl, to: &out)
         return out
@@ -212,14 +261,22 @@ public struct Lock: Sendable, Hashable {
     /// Decodes a `lock` CF value; throws ``MvccDecodingError`` when malformed.
     public init(decoding bytes: [UInt8]) throws {
         guard bytes.count >= 17 else { throw MvccDecodingError("lock has \(bytes.count) bytes, expected at least 17") }
-        let primaryCount = bytes.count - 17
-        guard let kind = WriteKind(rawValue: bytes[primaryCount]) else {
-            throw MvccDecodingError("unknown lock kind \(bytes[primaryCount])")
+        let kindIndex = bytes.count - 17
+        let (kind, hasValue) = try ShortValue.kind(bytes[kindIndex])
+        var primaryEnd = kindIndex
+        if hasValue {
+            guard kindIndex >= 4 else { throw MvccDecodingError("lock too short for its short value's length") }
+            let count = Int(bytes[(kindIndex - 4)..<kindIndex].reduce(UInt32(0)) { ($0 << 8) | UInt32($1) })
+            guard count <= kindIndex - 4 else { throw MvccDecodingError("lock's short value of \(count) bytes overruns it") }
+            primaryEnd = kindIndex - 4 - count
+            shortValue = Array(bytes[primaryEnd..<(kindIndex - 4)])
+        } else {
+            shortValue = nil
         }
-        primary = Array(bytes[0..<primaryCount])
+        primary = Array(bytes[0..<primaryEnd])
         self.kind = kind
-        ts = MvccKey.readBigEndian(bytes[(primaryCount + 1)...])
-        ttl = MvccKey.readBigEndian(bytes[(primaryCount + 9)...])
+        ts = MvccKey.readBigEndian(bytes[(kindIndex + 1)...])
+        ttl = MvccKey.readBigEndian(bytes[(kindIndex + 9)...])
     }
 
     /// The wire description of this lock on `key`.

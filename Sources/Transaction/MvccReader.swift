@@ -79,6 +79,6 @@ public struct MvccReader: Sendable {
             }
         }
         guard let visible, visible.kind == .put else { return nil }
-        return try reader.get(.default, MvccKey.encode(key, ts: visible.startTs))
+        return try visible.value(of: key, in: reader)
     }
 }

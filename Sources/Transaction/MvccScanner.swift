@@ -64,7 +64,7 @@ public final class MvccScanner {
             let write = try Write(decoding: writes.value)
             switch write.kind {
             case .put:
-                let value = try mvcc.reader.get(.default, MvccKey.encode(key, ts: write.startTs)) ?? []
+                let value = try write.value(of: key, in: mvcc.reader) ?? []
                 return .value(key: key, value: value)
             case .delete:
                 return nil

@@ -23,16 +23,21 @@ public final class TransactionService: Sendable {
     let callbackStorage: (any CallbackKVStorage)?
     let latches: Latches
     let logger: Logger
+    /// Prewritten values up to this many bytes go in the lock and write records (``ShortValue``).
+    let shortValueMaxLength: Int
 
     /// - Parameters:
     ///   - storage: where commands read snapshots and apply their writes.
     ///   - latches: the latch table; share one between services over the same storage.
     ///   - logger: storage failures are logged at warning level.
-    public init(storage: any TxnStorage, latches: Latches = Latches(), logger: Logger) {
+    ///   - shortValueMaxLength: values up to this long are kept in the lock and write records,
+    ///     longer ones in `default`; -1 keeps every value in `default`, as TinyKV does.
+    public init(storage: any TxnStorage, latches: Latches = Latches(), logger: Logger, shortValueMaxLength: Int = ShortValue.maxLength) {
         self.storage = storage
         self.callbackStorage = storage as? any CallbackKVStorage
         self.latches = latches
         self.logger = logger
+        self.shortValueMaxLength = shortValueMaxLength
     }
 
     /// Runs a read-only command on a snapshot of the region holding its keys.

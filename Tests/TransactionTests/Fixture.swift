@@ -14,11 +14,11 @@ struct Row {
     var value: [UInt8]? = nil
 
     static func value(_ key: [UInt8], _ ts: UInt64, _ value: [UInt8]) -> Row { Row(cf: .default, key: key, ts: ts, value: value) }
-    static func write(_ key: [UInt8], _ commitTs: UInt64, _ kind: WriteKind, start: UInt64) -> Row {
-        Row(cf: .write, key: key, ts: commitTs, value: Write(startTs: start, kind: kind).encode())
+    static func write(_ key: [UInt8], _ commitTs: UInt64, _ kind: WriteKind, start: UInt64, shortValue: [UInt8]? = nil) -> Row {
+        Row(cf: .write, key: key, ts: commitTs, value: Write(startTs: start, kind: kind, shortValue: shortValue).encode())
     }
-    static func lock(_ key: [UInt8], primary: [UInt8], ts: UInt64, ttl: UInt64 = 0, kind: WriteKind = .put) -> Row {
-        Row(cf: .lock, key: key, value: Lock(primary: primary, ts: ts, ttl: ttl, kind: kind).encode())
+    static func lock(_ key: [UInt8], primary: [UInt8], ts: UInt64, ttl: UInt64 = 0, kind: WriteKind = .put, shortValue: [UInt8]? = nil) -> Row {
+        Row(cf: .lock, key: key, value: Lock(primary: primary, ts: ts, ttl: ttl, kind: kind, shortValue: shortValue).encode())
     }
 
     var engineKey: [UInt8] { cf == .lock ? key : MvccKey.encode(key, ts: ts) }
@@ -31,12 +31,15 @@ final class Fixture: @unchecked Sendable {
     let committer: GroupCommitter
     let service: TransactionService
 
-    init(latches: Latches = Latches()) throws {
+    /// `shortValueMaxLength` -1 (the default) keeps every value in `default`: TinyKV's layout, which
+    /// the row-level tests (ports of TinyKV's command tests) assert.
+    init(latches: Latches = Latches(), shortValueMaxLength: Int = -1) throws {
         engine = try RocksEngine(path: directory)
         committer = GroupCommitter(engine: engine)
         var logger = Logger(label: "txn-test")
         logger.logLevel = .error
-        service = TransactionService(storage: StandaloneStorage(engine: engine, committer: committer), latches: latches, logger: logger)
+        service = TransactionService(storage: StandaloneStorage(engine: engine, committer: committer), latches: latches,
+                                     logger: logger, shortValueMaxLength: shortValueMaxLength)
     }
 
     deinit {

@@ -41,7 +41,7 @@ extension TransactionService {
     func commitKey(_ key: [UInt8], startTs: UInt64, commitTs: UInt64, _ mvcc: MvccReader, _ txn: inout MvccTxn) throws -> Kvrpcpb.KeyError? {
         let lock = try mvcc.lock(key)
         if let lock, lock.ts == startTs {
-            txn.putWrite(key, commitTs: commitTs, Write(startTs: startTs, kind: lock.kind))
+            txn.putWrite(key, commitTs: commitTs, Write(startTs: startTs, kind: lock.kind, shortValue: lock.shortValue))
             txn.deleteLock(key)
             return nil
         }

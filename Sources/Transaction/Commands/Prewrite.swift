@@ -40,12 +40,13 @@ extension TransactionService {
                     response.errors.append(Kvrpcpb.KeyError(locked: lock.info(key: key)))
                     continue
                 }
+                let shortValue = ShortValue.inline(kind, mutation.value, maxLength: self.shortValueMaxLength)
                 switch kind {
-                case .put: txn.putValue(key, startTs: startTs, mutation.value)
+                case .put: if shortValue == nil { txn.putValue(key, startTs: startTs, mutation.value) }
                 case .delete: txn.deleteValue(key, startTs: startTs)
                 case .lock, .rollback: break
                 }
-                txn.putLock(key, Lock(primary: request.primaryLock, ts: startTs, ttl: request.lockTtl, kind: kind))
+                txn.putLock(key, Lock(primary: request.primaryLock, ts: startTs, ttl: request.lockTtl, kind: kind, shortValue: shortValue))
             }
             if !response.errors.isEmpty { txn.discard() }
             return response
