@@ -57,15 +57,21 @@ final class ClientTests: XCTestCase {
         } catch PercolatorError.conflict {}
     }
 
-    /// A client crashed after committing the primary: a reader of a secondary commits it.
-    func testReaderRollsForwardCrashedCommit() async throws {
-        let (f, client, _) = try makeClient()
+    /// Writes `values` in one transaction (the first key is the primary) and stops after
+    /// committing the primary, as a client that crashed then; returns the transaction and its commit ts.
+    private func commitOnlyPrimary(_ client: PercolatorClient, _ values: [([UInt8], [UInt8])]) async throws -> (PercolatorTxn, UInt64) {
         var txn = try await client.begin()
-        txn.set(a, [1])
-        txn.set(b, [2])
+        for (key, value) in values { txn.set(key, value) }
         try await client.prewrite(txn)
         let commitTs = try await client.oracle.next()
         try await client.commitPrimary(txn, at: commitTs)
+        return (txn, commitTs)
+    }
+
+    /// A client crashed after committing the primary: a reader of a secondary commits it.
+    func testReaderRollsForwardCrashedCommit() async throws {
+        let (f, client, _) = try makeClient()
+        let (txn, commitTs) = try await commitOnlyPrimary(client, [(a, [1]), (b, [2])])
 
         let value = try await client.get(b, at: try await client.oracle.next())
         XCTAssertEqual(value, [2])
@@ -78,13 +84,7 @@ final class ClientTests: XCTestCase {
     func testReaderSettlesOnlyTheLockItMet() async throws {
         let (f, client, _) = try makeClient()
         let c: [UInt8] = Array("c".utf8)
-        var txn = try await client.begin()
-        txn.set(a, [1])
-        txn.set(b, [2])
-        txn.set(c, [3])
-        try await client.prewrite(txn)
-        let commitTs = try await client.oracle.next()
-        try await client.commitPrimary(txn, at: commitTs)
+        let (txn, commitTs) = try await commitOnlyPrimary(client, [(a, [1]), (b, [2]), (c, [3])])
 
         let seenB = try await client.get(b, at: try await client.oracle.next())
         XCTAssertEqual(seenB, [2])
