@@ -57,8 +57,11 @@ final class Peer {
     var gcTicks = 0
     var heartbeatTicks = 0
     var splitCheckTicks = 0
-    /// Bytes written since the last split check (starts high so every region is checked once).
-    var sizeDiffHint: UInt64 = .max / 2
+    /// Bytes put since the last split check started (starts at ``sizeUnknown``, so every region
+    /// is checked once).
+    var sizeDiffHint: UInt64 = Peer.sizeUnknown
+    /// A ``sizeDiffHint`` that makes the next split-check tick scan the region.
+    static let sizeUnknown: UInt64 = .max / 2
     /// A split check or split proposal of this peer is under way.
     var splitInFlight = false
     /// The region's size as last measured by the split checker.

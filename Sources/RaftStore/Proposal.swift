@@ -42,7 +42,7 @@ enum PollerMessage: Sendable {
     /// Split the region at `key` (manual split); the callback hears when it is applied.
     case split(regionID: UInt64, key: [UInt8], WriteCallback)
     /// The split checker measured a region (in the background).
-    case splitChecked(regionID: UInt64, version: UInt64, size: UInt64, splitKey: [UInt8]?)
+    case splitChecked(regionID: UInt64, version: UInt64, size: UInt64?, splitKey: [UInt8]?)
     /// The scheduler gave ids for a split: propose it.
     case proposeSplit(regionID: UInt64, epoch: Metapb.RegionEpoch, key: [UInt8], ids: Schedulerpb.AskSplitResponse, WriteCallback)
 }

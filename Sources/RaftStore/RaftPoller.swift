@@ -748,7 +748,7 @@ final class RaftPoller: @unchecked Sendable {
     /// if the parent leads, campaigns at once so the new region has a leader immediately.
     /// `parent` is nil when it was destroyed before the split's result arrived.
     private func onSplit(parent: Peer?, _ split: SplitResult) {
-        parent?.sizeDiffHint = .max / 2  // check both halves again
+        parent?.sizeDiffHint = Peer.sizeUnknown  // check both halves again
         guard split.created, let meta = split.new.peers.first(where: { $0.storeId == storeID }) else {
             logger.info("split: new region already known on this store", metadata: ["region": "\(split.new.id)"])
             return
@@ -780,14 +780,15 @@ final class RaftPoller: @unchecked Sendable {
 
     /// Starts a background size check of a leader's region if enough was written since the last one.
     private func maybeCheckSplit(_ peer: Peer) {
-        let threshold = splitRetryHint
-        guard !peer.splitInFlight, peer.sizeDiffHint >= threshold, peer.storage.isInitialized else { return }
+        guard !peer.splitInFlight, peer.storage.isInitialized,
+              SplitChecker.needsScan(lastMeasured: peer.approximateSize, writtenSince: peer.sizeDiffHint,
+                                     maxSize: config.regionMaxSize, minWritten: splitRetryHint) else { return }
         peer.splitInFlight = true
         peer.sizeDiffHint = 0
         let region = peer.region, engine = kvEngine, inbox = inbox
         let maxSize = config.regionMaxSize, splitSize = config.regionSplitSize
         splitCheckQueue.async { [logger] in
-            var size: UInt64 = 0
+            var size: UInt64?
             var splitKey: [UInt8]?
             do {
                 (size, splitKey) = try RegionData.splitCheck(region, in: try engine.snapshot(), maxSize: maxSize, splitSize: splitSize)
@@ -798,8 +799,14 @@ final class RaftPoller: @unchecked Sendable {
         }
     }
 
-    private func onSplitChecked(regionID: UInt64, version: UInt64, size: UInt64, splitKey: [UInt8]?) {
+    private func onSplitChecked(regionID: UInt64, version: UInt64, size: UInt64?, splitKey: [UInt8]?) {
         guard let peer = peers[regionID] else { return }
+        guard let size else {
+            // Nothing was measured: the size bound is lost, so check again at the next tick.
+            peer.splitInFlight = false
+            peer.sizeDiffHint = Peer.sizeUnknown
+            return
+        }
         peer.approximateSize = size
         guard let splitKey, peer.isLeader, peer.region.regionEpoch?.version == version else {
             peer.splitInFlight = false

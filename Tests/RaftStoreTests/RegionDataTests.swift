@@ -300,4 +300,57 @@ final class RegionDataTests: XCTestCase {
         let (_, peel, _) = try splitCheck(whole, engines, max: 3_000, split: 1_500)
         XCTAssertEqual(peel.map { String(decoding: $0, as: UTF8.self) }, "key015")
     }
+
+    // MARK: - When to scan
+
+    func testScanOnlyWhenTheRegionMayHaveOutgrownItsMaximumOrGrownByHalf() {
+        let max: UInt64 = 144 << 20, min: UInt64 = 6 << 20
+        // Too little written since the last scan: never.
+        XCTAssertFalse(SplitChecker.needsScan(lastMeasured: 0, writtenSince: min - 1, maxSize: max, minWritten: min))
+        // A small region: every `minWritten` bytes (the half-size rule).
+        XCTAssertTrue(SplitChecker.needsScan(lastMeasured: 4 << 20, writtenSince: min, maxSize: max, minWritten: min))
+        // 50 MiB measured: not for 6 or 24 MiB more, but for 25 MiB (half) ...
+        XCTAssertFalse(SplitChecker.needsScan(lastMeasured: 50 << 20, writtenSince: min, maxSize: max, minWritten: min))
+        XCTAssertFalse(SplitChecker.needsScan(lastMeasured: 50 << 20, writtenSince: 24 << 20, maxSize: max, minWritten: min))
+        XCTAssertTrue(SplitChecker.needsScan(lastMeasured: 50 << 20, writtenSince: 25 << 20, maxSize: max, minWritten: min))
+        // ... and 130 MiB measured: once the writes could carry it past 144 MiB.
+        XCTAssertFalse(SplitChecker.needsScan(lastMeasured: 130 << 20, writtenSince: 14 << 20, maxSize: max, minWritten: min))
+        XCTAssertTrue(SplitChecker.needsScan(lastMeasured: 130 << 20, writtenSince: (14 << 20) + 1, maxSize: max, minWritten: min))
+        // Measured above the maximum (a split that did not happen): at the next chance.
+        XCTAssertTrue(SplitChecker.needsScan(lastMeasured: 200 << 20, writtenSince: min, maxSize: max, minWritten: min))
+        // Unknown size (a new or restarted peer, a failed scan).
+        XCTAssertTrue(SplitChecker.needsScan(lastMeasured: 0, writtenSince: Peer.sizeUnknown, maxSize: max, minWritten: min))
+    }
+
+    /// What ``SplitChecker/needsScan(lastMeasured:writtenSince:maxSize:minWritten:)`` relies on:
+    /// after puts of `n` key and value bytes (new keys, overwrites, new versions), a scan
+    /// measures at most `n` more than before.
+    func testPutsGrowTheMeasuredSizeByAtMostTheirKeysAndValues() throws {
+        let engines = try Engines()
+        defer { engines.close() }
+        let whole = region(1, [], [])
+        func put(_ pairs: [(ColumnFamily, [UInt8], [UInt8])]) throws -> UInt64 {
+            var batch = WriteBatch()
+            for (cf, key, value) in pairs { batch.put(cf, key, value) }
+            try engines.kv.write(batch, sync: false)
+            return pairs.reduce(0) { $0 + UInt64($1.1.count + $1.2.count) }
+        }
+        var (measured, _, _) = try splitCheck(whole, engines, max: 1 << 30, split: 1 << 29)
+        XCTAssertEqual(measured, 0)
+        let rounds: [[(ColumnFamily, [UInt8], [UInt8])]] = [
+            (0..<50).map { (.default, bytes("raw\($0)"), [UInt8](repeating: 1, count: 40)) },
+            (0..<50).map { (.default, bytes("raw\($0)"), [UInt8](repeating: 2, count: 10)) },  // shorter overwrites
+            (0..<50).map { (.default, bytes("raw\($0)"), [UInt8](repeating: 3, count: 90)) },  // longer overwrites
+            (0..<30).flatMap { i in [(ColumnFamily.lock, bytes("t\(i)"), [UInt8](repeating: 4, count: 20)),
+                                     (.default, versioned(bytes("t\(i)"), 10), [UInt8](repeating: 5, count: 60)),
+                                     (.write, versioned(bytes("t\(i)"), 11), [UInt8](repeating: 6, count: 9))] },
+        ]
+        for pairs in rounds {
+            let written = try put(pairs)
+            let (now, _, _) = try splitCheck(whole, engines, max: 1 << 30, split: 1 << 29)
+            XCTAssertLessThanOrEqual(now, measured + written)
+            measured = now
+        }
+        XCTAssertGreaterThan(measured, 0)
+    }
 }
