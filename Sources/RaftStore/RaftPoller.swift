@@ -1029,6 +1029,9 @@ final class RaftPoller: @unchecked Sendable {
             peer.storage.installSnapshot(index: metadata.index, term: metadata.term, region: region, into: &batch)
             peer.appliedIndex = metadata.index
             peer.refreshPeerCache()
+            // The region's data was replaced, not written through this peer's applies, so the
+            // split checker's size bound no longer holds: measure again.
+            peer.sizeDiffHint = Peer.sizeUnknown
             RaftStoreMetrics.snapshotsApplied.increment()
             logger.info("applied snapshot", metadata: ["region": "\(peer.regionID)", "index": "\(metadata.index)", "bytes": "\(data.fileSize)"])
             return true
