@@ -17,6 +17,9 @@ final class ClientTests: XCTestCase {
     private func makeClient() throws -> (Fixture, PercolatorClient, ManualClock) {
         let f = try Fixture()
         fixture = f
+        // XCTest keeps test case instances to the end of the run: let go of the fixture (and its
+        // database directory, which the fixture removes) when the test ends.
+        addTeardownBlock { [weak self] in self?.fixture = nil }
         let clock = ManualClock()
         let oracle = LocalTimestampOracle(clock: { clock.now.load(ordering: .relaxed) })
         return (f, PercolatorClient(rpc: f.service, oracle: oracle, lockTTL: 100, lockWait: .milliseconds(1)), clock)
