@@ -18,8 +18,11 @@ KVLOAD_SRC=${KVLOAD_SRC:-../shared/tools/kvload}
 
 pids=()
 cleanup() {
+  local status=$?
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The clusters' data (about 700 MB) goes; after a failure it stays, with the logs.
+  if [ "$status" = 0 ]; then rm -rf "$WORK"; else echo "bench: data and logs kept in $WORK" >&2; fi
 }
 trap cleanup EXIT INT TERM
 

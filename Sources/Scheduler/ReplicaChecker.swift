@@ -1,5 +1,3 @@
-import TinyKVProto
-
 /// Keeps every region at the configured replica count: adds a peer when one is
 /// missing, removes surplus peers, and replaces peers on down, offline or tombstone stores.
 struct ReplicaChecker: Sendable {
@@ -26,14 +24,10 @@ struct ReplicaChecker: Sendable {
                                 [.addPeer(toStore: target, peerID: try context.allocID())], snapshot)
         }
         if region.peers.count > maxPeers {
-            // Remove the worst-placed peer: one on an unusable store first, then one still catching
-            // up (pending: it adds nothing to the quorum, and removing a healthy peer instead can
-            // leave a majority that must wait for snapshots), then the fullest store.
-            func rank(_ peer: Metapb.Peer) -> (Int, Int, Int64, UInt64) {
-                (snapshot.needsEvacuation(peer.storeId) ? 1 : 0, region.isPending(peer.id) ? 1 : 0,
-                 loads.size[peer.storeId, default: 0], peer.storeId)
-            }
-            let victim = region.peers.max { rank($0) < rank($1) }!.storeId
+            // Remove the worst-placed peer: one on an unusable store first, then the fullest store.
+            let victim = region.peers.map(\.storeId).max { a, b in
+                (snapshot.needsEvacuation(a) ? 1 : 0, loads.size[a, default: 0], a) < (snapshot.needsEvacuation(b) ? 1 : 0, loads.size[b, default: 0], b)
+            }!
             return removal(of: victim, from: region, snapshot: snapshot, loads: loads, desc: "remove extra replica on store \(victim)")
         }
         if let victim = region.peers.map(\.storeId).first(where: snapshot.needsEvacuation) {

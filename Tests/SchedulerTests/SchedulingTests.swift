@@ -68,22 +68,6 @@ final class SchedulingTests: SchedulerTestCase {
         XCTAssertNotNil(sim.regions[1]!.leader.flatMap { l in sim.regions[1]!.peers.first { $0.id == l.id } }, "leader still a member")
     }
 
-    /// A surplus peer that is still catching up goes first, even on the emptiest store.
-    func testReplicaCheckerRemovesAPendingPeerFirst() async throws {
-        let clock = FakeClock()
-        let server = try await makeCluster(stores: 4, clock: clock)
-        var sim = SimulatedCluster()
-        var region = makeRegion(1, "", "m", stores: [1, 2, 3, 4], leaderStore: 1)
-        region.pendingPeers = region.peers.filter { $0.storeId == 2 }
-        sim.regions[1] = region
-        sim.regions[2] = makeRegion(2, "m", "", stores: [1, 3, 4], leaderStore: 1)  // store 2 is the emptiest
-        sim.report(to: server, now: clock.now)
-        let ops = server.schedule(.replica, now: clock.now)
-        XCTAssertEqual(ops.count, 1)
-        guard case .removePeer(let store)? = ops.first?.steps.last else { return XCTFail("expected a removal") }
-        XCTAssertEqual(store, 2)
-    }
-
     func testReplicaCheckerReplacesPeersOnDownAndTombstoneStores() async throws {
         let clock = FakeClock()
         let server = try await makeCluster(stores: 5, clock: clock) { $0.maxStoreDownTimeMillis = 60_000 }
