@@ -24,9 +24,9 @@ import TinyKVProto
 //
 // Lock value (primary.count + 17 bytes): primary ++ kind (1 byte, a WriteKind) ++ bigEndian(ts) ++ bigEndian(ttl).
 //
-// Short values (as TiKV stores them): a Put whose value has at most `shortValueMaxLength` bytes keeps
+// Short values (as TiKV stores them): a Put whose value has at most `ShortValue.maxLength` bytes keeps
 // it in its lock and then in its write record, not in `default`, which saves a write at prewrite and
-// a read for every read of the key. Such records set bit 0x80 of the kind byte (`shortValueFlag`):
+// a read for every read of the key. Such records set bit 0x80 of the kind byte (`ShortValue.flag`):
 //   write: (kind | 0x80) ++ bigEndian(startTs) ++ value
 //   lock:  primary ++ value ++ bigEndian32(value.count) ++ (kind | 0x80) ++ bigEndian(ts) ++ bigEndian(ttl)
 // The kind byte stays 17 bytes from the end of a lock and first in a write record, so records
