@@ -45,6 +45,8 @@ enum PollerMessage: Sendable {
     case splitChecked(regionID: UInt64, version: UInt64, size: UInt64?, splitKey: [UInt8]?)
     /// The scheduler gave ids for a split: propose it.
     case proposeSplit(regionID: UInt64, epoch: Metapb.RegionEpoch, key: [UInt8], ids: Schedulerpb.AskSplitResponse, WriteCallback)
+    /// The scheduler's view of a region whose local peer `peerID` was in another's way.
+    case regionLookedUp(peerID: UInt64, Metapb.Region)
 }
 
 /// What the apply worker reports back for one region after a round.

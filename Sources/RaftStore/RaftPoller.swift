@@ -28,6 +28,10 @@ final class RaftPoller: @unchecked Sendable {
     private let regionSize: @Sendable (Metapb.Region) -> UInt64
     /// Asks the scheduler for a new region id and peer ids (a split).
     private let askSplit: @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse
+    /// The scheduler's view of a region (nil: unknown), to find removed peers in the way.
+    private let lookupRegion: @Sendable (UInt64) async throws -> Metapb.Region?
+    /// Which overlapping peers were asked about lately.
+    private var stalePeerCheck: StalePeerCheck
     /// Split checks scan regions off the raft thread, one at a time.
     private let splitCheckQueue = DispatchQueue(label: "raftstore-split-check")
     /// Measures leader leases.
@@ -77,7 +81,8 @@ final class RaftPoller: @unchecked Sendable {
          transport: any RaftTransport, snapshots: SnapshotManager, logger: Logger, clock: LeaseClock = .system,
          regionHeartbeat: @escaping @Sendable (Schedulerpb.RegionHeartbeatRequest) -> Void,
          regionSize: @escaping @Sendable (Metapb.Region) -> UInt64,
-         askSplit: @escaping @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse) {
+         askSplit: @escaping @Sendable (Metapb.Region) async throws -> Schedulerpb.AskSplitResponse,
+         lookupRegion: @escaping @Sendable (UInt64) async throws -> Metapb.Region?) {
         self.storeID = storeID
         self.config = config
         self.raftEngine = raftEngine
@@ -87,6 +92,8 @@ final class RaftPoller: @unchecked Sendable {
         self.regionHeartbeat = regionHeartbeat
         self.regionSize = regionSize
         self.askSplit = askSplit
+        self.lookupRegion = lookupRegion
+        stalePeerCheck = StalePeerCheck(interval: UInt64(config.electionTicks * 2))
         hibernation = Hibernation(config: config)
         self.clock = clock
         let inbox = self.inbox
@@ -221,6 +228,7 @@ final class RaftPoller: @unchecked Sendable {
             onSplitChecked(regionID: regionID, version: version, size: size, splitKey: splitKey)
         case .proposeSplit(let regionID, let epoch, let key, let ids, let callback):
             proposeSplit(regionID: regionID, epoch: epoch, key: key, ids: ids, callback)
+        case .regionLookedUp(let peerID, let current): onRegionLookedUp(peerID: peerID, current)
         }
     }
 
@@ -239,10 +247,17 @@ final class RaftPoller: @unchecked Sendable {
         if peers[message.regionId] == nil && !maybeCreatePeer(message) { return }
         guard let peer = peers[message.regionId] else { return }
         if to.id != peer.meta.id {
-            // A newer peer id means this one was removed and the store re-added: the stale
-            // peer must be destroyed first (GC of stale peers, issue 7). Until then, drop.
+            // A newer peer id means this one was removed and the store re-added (ids are never
+            // reused, and a region has one peer per store): the stale peer goes, data and all, and
+            // the next message creates the new one, which catches up by snapshot. Kept, a stale
+            // peer that sleeps would never hear of its removal, and a region counting the new
+            // peer in its quorum could stay without a leader (TiKV destroys it likewise).
             logger.debug("raft message for another peer id", metadata: ["region": "\(peer.regionID)", "to": "\(to.id)", "have": "\(peer.meta.id)"])
-            if to.id > peer.meta.id && !peer.storage.isInitialized { destroy(peer) }
+            if to.id > peer.meta.id {
+                logger.info("a newer peer of the region is addressed here; destroying the stale one",
+                            metadata: ["region": "\(peer.regionID)", "peer": "\(peer.meta.id)", "new-peer": "\(to.id)"])
+                destroy(peer)
+            }
             return
         }
         if let from = message.fromPeer, isStale(from, epoch: message.regionEpoch, for: peer) {
@@ -259,6 +274,7 @@ final class RaftPoller: @unchecked Sendable {
             // A snapshot must not cover another local region (e.g. the parent of a split not applied here yet).
             logger.info("snapshot overlaps a local region; dropped", metadata: ["region": "\(region.id)", "local": "\(overlapped.id)"])
             snapshots.deleteReceived(SnapshotKey(message))
+            checkStale(overlapped.id)
             return
         }
         if let from = message.fromPeer { peer.peerCache[from.id] = from }
@@ -322,6 +338,7 @@ final class RaftPoller: @unchecked Sendable {
                 // replay the new region would wait a whole election timeout for a leader.
                 if type == .msgRequestVote || type == .msgRequestPreVote { pendingVotes.keep(message) }
                 logger.debug("message overlaps a local region; dropped", metadata: ["region": "\(message.regionId)", "local": "\(overlapped.id)"])
+                checkStale(overlapped.id)
                 return false
             }
             let storage = try PeerStorage(region: Metapb.Region(id: message.regionId), raftEngine: raftEngine, kvEngine: kvEngine,
@@ -336,6 +353,30 @@ final class RaftPoller: @unchecked Sendable {
             logger.error("cannot create peer", metadata: ["region": "\(message.regionId)", "error": "\(error)"])
             return false
         }
+    }
+
+    /// Asks the scheduler (off the raft thread, rate-limited) whether the local peer of
+    /// `regionID` is still a member of its region; see ``StalePeerCheck``.
+    private func checkStale(_ regionID: UInt64) {
+        guard let peer = peers[regionID], stalePeerCheck.shouldAsk(about: regionID, at: tickCount) else { return }
+        let peerID = peer.meta.id, lookup = lookupRegion, inbox = inbox, logger = logger
+        Task {
+            do {
+                guard let current = try await lookup(regionID) else { return }
+                inbox.push(.regionLookedUp(peerID: peerID, current))
+            } catch {
+                logger.debug("cannot ask the scheduler about a region", metadata: ["region": "\(regionID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// The scheduler's answer to ``checkStale(_:)``: destroys the local peer if it was removed.
+    private func onRegionLookedUp(peerID: UInt64, _ current: Metapb.Region) {
+        guard let peer = peers[current.id], peer.meta.id == peerID,
+              StalePeerCheck.isRemoved(peerID: peerID, local: peer.region.regionEpoch, current: current) else { return }
+        logger.info("peer was removed from its region (the scheduler's view); destroying it",
+                    metadata: ["region": "\(current.id)", "peer": "\(peerID)"])
+        destroy(peer)
     }
 
     /// The peer serving `regionID` on this store, or the region error to return.
@@ -646,7 +687,10 @@ final class RaftPoller: @unchecked Sendable {
         // Reads that Raft dropped (no leader, leadership lost) are failed so clients retry.
         let readTimeout = UInt64(config.electionTicks * 2)
         // Snapshot files nobody uses any more (sends that never started, refused snapshots).
-        if tickCount % UInt64(config.ticks(.seconds(60))) == 0 { snapshotWorker.sweep() }
+        if tickCount % UInt64(config.ticks(.seconds(60))) == 0 {
+            snapshotWorker.sweep()
+            stalePeerCheck.prune(at: tickCount)
+        }
         for peer in peers.values {
             if hibernation.shouldTick(peer, leaderStore: peer.leaderPeer?.storeId, tick: tickCount) {
                 peer.raw.tick()

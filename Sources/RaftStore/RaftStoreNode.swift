@@ -93,7 +93,8 @@ public final class RaftStoreNode: Sendable {
             snapshots: snapshots, logger: logger, clock: leaseClock,
             regionHeartbeat: { scheduler.regionHeartbeat($0) },
             regionSize: { region in RegionData.approximateSize(region, engine: kvEngine) },
-            askSplit: { region in try await scheduler.askSplit(region) })
+            askSplit: { region in try await scheduler.askSplit(region) },
+            lookupRegion: { id in try await scheduler.getRegion(id: id).region })
         self.poller = poller
         storage = RaftKVStorage(inbox: poller.inbox, localReader: poller.localReader)
         handlers = RaftHandlers.make(inbox: poller.inbox, snapshots: snapshots)

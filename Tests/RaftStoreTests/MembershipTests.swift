@@ -73,6 +73,38 @@ final class MembershipTests: XCTestCase {
         try await cluster.waitUntil("stale peer destroyed", timeout: .seconds(20)) { await cluster.node(victim)!.regions().isEmpty }
     }
 
+    /// A message for a newer peer of a region reaches a store that still holds an older,
+    /// initialized peer of it (removed and re-added while that peer slept or was cut off):
+    /// the old peer is destroyed, so the new one can be created and catch up. Kept, it would
+    /// drop every message for the new peer, and a region counting that peer in its quorum
+    /// could stay without a leader (seen in the split/conf-change/snapshot scenario).
+    func testMessageForANewerPeerReplacesTheStaleOne() async throws {
+        cluster = try TestCluster(name: "newer-peer-id")
+        try await cluster.startThreeReplicas()
+        try await cluster.put("k", "v")
+        let (leaderNode, leaderStatus) = await cluster.leader()!
+        let follower = cluster.nodes.first { $0.storeID != leaderNode.storeID }!
+        let stale = await follower.regions().first!
+        XCTAssertGreaterThan(stale.appliedIndex, 0, "the follower's peer is initialized")
+        let leaderPeer = Metapb.Peer(id: leaderStatus.peerID, storeId: leaderNode.storeID)
+        var epoch = stale.region.regionEpoch ?? Metapb.RegionEpoch()
+        epoch.confVer += 2  // removed, then added again with a new id
+        let newPeer = Metapb.Peer(id: stale.peerID + 1000, storeId: follower.storeID)
+        let heartbeat = RaftServerpb.RaftMessage(
+            regionId: stale.region.id, fromPeer: leaderPeer, toPeer: newPeer,
+            message: Eraftpb.Message(msgType: .msgHeartbeat, to: newPeer.id, from: leaderPeer.id, term: leaderStatus.term),
+            regionEpoch: epoch)
+        follower.deliver(heartbeat)
+        try await cluster.waitUntil("stale peer destroyed") {
+            await follower.regions().allSatisfy { $0.peerID != stale.peerID }
+        }
+        // The next message creates the new peer (empty, waiting for a snapshot).
+        follower.deliver(heartbeat)
+        try await cluster.waitUntil("new peer created") {
+            await follower.regions().contains { $0.peerID == newPeer.id }
+        }
+    }
+
     /// The leader commits the addition of a 4th peer and dies before the new peer heard
     /// anything. The survivors need 3 of 4 votes, so the new, empty peer must be created by
     /// the vote request and vote (found by the e2e balance test: a region stayed leaderless).

@@ -316,6 +316,7 @@ final class ScenarioTests: XCTestCase {
                 try await waitCaughtUp(cluster, store: isolated)
             }
             debug("round \(round) clients done")
+            if !failures.isEmpty { await dumpClusterState(cluster, reason: "round \(round): a client gave up") }
             if scenario.crash {
                 try await drain(inFlight)
                 if inFlight.value > 0 {

@@ -290,7 +290,7 @@ final class SnapshotFileTests: XCTestCase {
         let keep = SnapshotKey(regionID: 5, term: 2, index: 30)
         for name in ["gen_1_1_10_default_a.sst", "rev_3_1_9_lock_b.sst", "rev_5_2_30_write_c.sst", "rev_5_2_30_meta",
                      "rev_5_2_30_lock_d.sst.1234.tmp", "rev_5_2_300_meta"] {
-            FileManager.default.createFile(atPath: targetFiles.directory + "/" + name, contents: Data([1]))
+            _ = FileManager.default.createFile(atPath: targetFiles.directory + "/" + name, contents: Data([1]))
         }
         targetFiles.cleanUp(keeping: [keep])
         XCTAssertEqual(sstFiles(targetFiles), ["rev_5_2_30_meta", "rev_5_2_30_write_c.sst"])
