@@ -586,6 +586,7 @@ final class RaftPoller: @unchecked Sendable {
             }
             peer.appliedIndex = max(peer.appliedIndex, result.appliedIndex)
             if let region = result.region {
+                if peer.isLeader { sendTombstones(from: peer, removedBy: region) }
                 peer.storage.region = region
                 peer.refreshPeerCache()
             }
@@ -608,6 +609,20 @@ final class RaftPoller: @unchecked Sendable {
             serveReads(peer)
             dirty.insert(peer.regionID)
         }
+    }
+
+    /// A leader that applied the removal of peers tells each of them (with the new membership),
+    /// so a removed peer that missed the entry, e.g. while cut off, destroys itself instead of
+    /// lingering: asleep, it would hear from no one, and its range would keep blocking the
+    /// regions split from it on its store. A lost tombstone is covered by the other paths
+    /// (a stale peer's own messages, a newer peer id, ``StalePeerCheck``).
+    private func sendTombstones(from peer: Peer, removedBy region: Metapb.Region) {
+        let removed = peer.region.peers.filter { old in !region.peers.contains { $0.id == old.id } }
+        guard !removed.isEmpty else { return }
+        let tombstones = removed.map {
+            RaftServerpb.RaftMessage(regionId: region.id, fromPeer: peer.meta, toPeer: $0, regionEpoch: region.regionEpoch, isTombstone: true)
+        }
+        transport.send(tombstones, feedback: feedback)
     }
 
     /// Removes a peer from this store: its log goes now, its data through the apply worker,

@@ -112,6 +112,8 @@ final class SimNetwork: Sendable {
         var regionMessages = 0
         /// Snapshot chunks streamed (message chunks included).
         var snapshotChunks = 0
+        /// Messages this returns true for are dropped (a targeted filter, like TiKV's test transport filters).
+        var dropIf: (@Sendable (RaftServerpb.RaftMessage) -> Bool)?
     }
     let state = Mutex(State())
 
@@ -141,6 +143,7 @@ final class SimNetwork: Sendable {
             let from = message.fromPeer?.storeId ?? 0, to = message.toPeer?.storeId ?? 0
             if !s.groups.isEmpty, s.groups[from, default: -1] != s.groups[to, default: -2] { return nil }
             if s.dropRate > 0, Double.random(in: 0..<1, using: &s.random) < s.dropRate { return nil }
+            if let dropIf = s.dropIf, dropIf(message) { return nil }
             s.delivered += 1
             if message.regionId != 0 { s.regionMessages += 1 }
             return s.nodes[to]

@@ -1,5 +1,6 @@
 import Foundation
 import RaftStore
+@testable import Scheduler
 import Storage
 import TinyKVProto
 import XCTest
@@ -103,6 +104,31 @@ final class MembershipTests: XCTestCase {
         try await cluster.waitUntil("new peer created") {
             await follower.regions().contains { $0.peerID == newPeer.id }
         }
+    }
+
+    /// A follower cut off from its region's messages (its store still reachable) is removed
+    /// from the region. It never gets the removal entry and, asleep, would hear from no one; the
+    /// leader's tombstone after applying the removal makes it destroy itself.
+    func testRemovedPeerThatMissedItsRemovalIsToldSo() async throws {
+        cluster = try TestCluster(name: "removed-told")
+        try await cluster.startThreeReplicas()
+        try await cluster.put("k", "v")
+        let (leaderNode, status) = await cluster.leader()!
+        let victim = cluster.nodes.first { $0.storeID != leaderNode.storeID }!
+        let victimStore = victim.storeID
+        let stalePeer = await victim.regions().first!.peerID
+        // Only the region's own raft messages to the victim are lost; store pings and tombstones pass.
+        cluster.network.state.withLock { state in
+            state.dropIf = { message in message.regionId != 0 && !message.isTombstone && message.toPeer?.storeId == victimStore }
+        }
+        let server = cluster.scheduler.server
+        let info = RegionInfo(region: status.region, leader: status.region.peers.first { $0.id == status.peerID })
+        server.operators.replace(with: Operator(region: info, kind: .admin, desc: "remove a cut-off follower",
+                                                steps: [.removePeer(fromStore: victimStore)], createdAt: wallClockMillis(), timeout: 60_000))
+        try await cluster.waitUntil("removed peer destroyed", timeout: .seconds(20)) {
+            await victim.regions().allSatisfy { $0.peerID != stalePeer }
+        }
+        cluster.network.state.withLock { $0.dropIf = nil }
     }
 
     /// The leader commits the addition of a 4th peer and dies before the new peer heard
