@@ -24,7 +24,7 @@ C_OUT := Sources/CTinyKVProto
 SWIFT_OUT := Sources/TinyKVProto/Generated
 SWIFT_TEST_OUT := Tests/TinyKVProtoTests/Generated
 
-.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e test-long test-chaos chaos run clean bench \
+.PHONY: all deps deps-apt deps-py build release proto check-proto test test-swift test-e2e test-long test-chaos chaos run clean bench test-bench-smoke \
 	test-asan test-tsan fuzz fuzz-libfuzzer
 
 all: build
@@ -73,7 +73,7 @@ check-proto: deps
 	$(CHECK_PROTO) --schema $(dir $(CHECK_PROTO))schema-tipb.json proto/tipb
 
 ## test: the wire check, every Swift test, and the end-to-end tests over real processes
-test: deps check-proto test-swift test-e2e test-chaos
+test: deps check-proto test-swift test-e2e test-chaos test-bench-smoke
 
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -107,6 +107,14 @@ test-chaos: deps build .deps-chaos.stamp
 .deps-chaos.stamp:
 	@dpkg -s iptables >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables; }
 	@touch $@
+
+## test-bench-smoke: make bench's script end to end (both clusters, every workload, the targets
+## table) with the debug binaries and 1-second runs: it checks that the benchmark works, not speed.
+test-bench-smoke: deps build .deps-bench.stamp
+	BIN=.build/debug SECONDS_PER_RUN=1 OUT=.build/bench-smoke.md tools/bench.sh >/dev/null
+	@for row in "raw put >= 1.0x etcd put" "linearizable get" "1-client put p50" "kvload txn-put" "2-key txn" "TSO unbatched" "TSO batched"; do \
+	  grep -q "^| $$row" .build/bench-smoke.md || { echo "bench smoke: no '$$row' row in the targets table"; cat .build/bench-smoke.md; exit 1; }; \
+	done; echo "bench smoke: every workload ran and every target row is there"
 
 ## bench: a standard benchmark set on a fresh local cluster, side by side with a 3-member etcd
 bench: deps release .deps-bench.stamp

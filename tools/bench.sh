@@ -4,6 +4,7 @@
 # Writes bench-results.md. Everything runs on loopback and stops by itself.
 #
 #   STORES (3) / RAFT (true): the TinyKV cluster to measure; SECONDS_PER_RUN (10); CONCURRENCY (64).
+#   BIN (.build/release): the binaries; OUT (bench-results.md): the results file.
 #   SKIP_ETCD=1 skips the etcd side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +12,16 @@ STORES=${STORES:-3}
 RAFT=${RAFT:-true}
 RUN=${SECONDS_PER_RUN:-10}
 CONC=${CONCURRENCY:-64}
-BIN=.build/release
-OUT=bench-results.md
+BIN=${BIN:-.build/release}
+OUT=${OUT:-bench-results.md}
+# The ports are fixed (the commands in docs/benchmarks.md name them): a port already in use would
+# make wait_port pass at once and the runs measure whatever listens there.
+for port in 2379 $(seq 20160 $((20160 + STORES - 1))) 12379 12380 22379 22380 32379 32380; do
+  if (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "bench: port $port is already in use (a running cluster, or an etcd service started by its package?)" >&2
+    exit 1
+  fi
+done
 WORK=$(mktemp -d /tmp/tinykv-bench.XXXXXX)
 KVLOAD_SRC=${KVLOAD_SRC:-../shared/tools/kvload}
 
