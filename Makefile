@@ -121,7 +121,7 @@ bench: deps release .deps-bench.stamp
 	tools/bench.sh
 
 .deps-bench.stamp:
-	@missing=""; for p in etcd-server libgrpc++-dev; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in etcd-server libgrpc++-dev g++; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 	@touch $@
 
