@@ -14,6 +14,16 @@ final class MembershipTests: XCTestCase {
         cluster = nil
     }
 
+    /// A fresh 3-replica cluster holding one key: its leader's node and status, and a follower's node.
+    private func threeReplicasAndAFollower(_ name: String) async throws
+        -> (leader: RaftStoreNode, status: RaftStoreNode.RegionStatus, follower: RaftStoreNode) {
+        cluster = try TestCluster(name: name)
+        try await cluster.startThreeReplicas()
+        try await cluster.put("k", "v")
+        let (leaderNode, status) = await cluster.leader()!
+        return (leaderNode, status, cluster.nodes.first { $0.storeID != leaderNode.storeID }!)
+    }
+
     private func peerStores() async throws -> Set<UInt64> {
         guard let (_, status) = await cluster.leader() else { return [] }
         return Set(status.region.peers.map(\.storeId))
@@ -80,11 +90,7 @@ final class MembershipTests: XCTestCase {
     /// drop every message for the new peer, and a region counting that peer in its quorum
     /// could stay without a leader (seen in the split/conf-change/snapshot scenario).
     func testMessageForANewerPeerReplacesTheStaleOne() async throws {
-        cluster = try TestCluster(name: "newer-peer-id")
-        try await cluster.startThreeReplicas()
-        try await cluster.put("k", "v")
-        let (leaderNode, leaderStatus) = await cluster.leader()!
-        let follower = cluster.nodes.first { $0.storeID != leaderNode.storeID }!
+        let (leaderNode, leaderStatus, follower) = try await threeReplicasAndAFollower("newer-peer-id")
         let stale = await follower.regions().first!
         XCTAssertGreaterThan(stale.appliedIndex, 0, "the follower's peer is initialized")
         let leaderPeer = Metapb.Peer(id: leaderStatus.peerID, storeId: leaderNode.storeID)
@@ -110,11 +116,7 @@ final class MembershipTests: XCTestCase {
     /// from the region. It never gets the removal entry and, asleep, would hear from no one; the
     /// leader's tombstone after applying the removal makes it destroy itself.
     func testRemovedPeerThatMissedItsRemovalIsToldSo() async throws {
-        cluster = try TestCluster(name: "removed-told")
-        try await cluster.startThreeReplicas()
-        try await cluster.put("k", "v")
-        let (leaderNode, status) = await cluster.leader()!
-        let victim = cluster.nodes.first { $0.storeID != leaderNode.storeID }!
+        let (_, status, victim) = try await threeReplicasAndAFollower("removed-told")
         let victimStore = victim.storeID
         let stalePeer = await victim.regions().first!.peerID
         // Only the region's own raft messages to the victim are lost; store pings and tombstones pass.
