@@ -294,8 +294,7 @@ final class RaftPoller: @unchecked Sendable {
 
     /// Whether `from` is no longer a member: absent from our region, whose membership is newer.
     private func isStale(_ from: Metapb.Peer, epoch: Metapb.RegionEpoch?, for peer: Peer) -> Bool {
-        guard peer.storage.isInitialized, !peer.region.peers.contains(where: { $0.id == from.id }) else { return false }
-        return (epoch?.confVer ?? 0) < (peer.region.regionEpoch?.confVer ?? 0)
+        peer.storage.isInitialized && StalePeerCheck.isRemoved(peerID: from.id, local: epoch, current: peer.region)
     }
 
     /// A member told us our peer was removed from the region (with a newer membership).

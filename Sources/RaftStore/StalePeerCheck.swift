@@ -32,8 +32,8 @@ struct StalePeerCheck {
     }
 
     /// Whether peer `peerID`, whose region had epoch `local`, is no longer a member of
-    /// `current` (the scheduler's view of the same region): a newer membership without it.
-    /// Removed peer ids are never added again, so such a peer can go.
+    /// `current` (a newer view of the same region: the scheduler's, or a live member's):
+    /// a newer membership without it. Removed peer ids are never added again, so such a peer can go.
     static func isRemoved(peerID: UInt64, local: Metapb.RegionEpoch?, current: Metapb.Region) -> Bool {
         let theirs = current.regionEpoch?.confVer ?? 0, ours = local?.confVer ?? 0
         return theirs > ours && !current.peers.contains { $0.id == peerID }
