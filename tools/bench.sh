@@ -14,10 +14,11 @@ RUN=${SECONDS_PER_RUN:-10}
 CONC=${CONCURRENCY:-64}
 BIN=${BIN:-.build/release}
 OUT=${OUT:-bench-results.md}
+port_open() { (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null; }
 # The ports are fixed (the commands in docs/benchmarks.md name them): a port already in use would
 # make wait_port pass at once and the runs measure whatever listens there.
 for port in 2379 $(seq 20160 $((20160 + STORES - 1))) 12379 12380 22379 22380 32379 32380; do
-  if (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+  if port_open "$port"; then
     echo "bench: port $port is already in use (a running cluster, or an etcd service started by its package?)" >&2
     exit 1
   fi
@@ -39,7 +40,7 @@ finish() {
 }
 trap finish EXIT INT TERM
 
-wait_port() { for _ in $(seq 1 200); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open"; exit 1; }
+wait_port() { for _ in $(seq 1 200); do port_open "$1" && return 0; sleep 0.1; done; echo "port $1 did not open"; exit 1; }
 
 # kvload: built from the shared source into the work dir.
 cp -r "$KVLOAD_SRC" "$WORK/kvload"
