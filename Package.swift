@@ -79,15 +79,17 @@ let package = Package(
         .target(name: "Bench", dependencies: ["TinyKVProto", "Transport", "KVClient", "Transaction", argumentParser, .product(name: "Histogram", package: "hdrhistogram-swift")]),
 
         // Executables.
-        // Release servers allocate with jemalloc, as TiKV does: gRPC, RocksDB and Swift free on
-        // other threads than they allocate on, which glibc's arenas handle worse (~4% more puts).
+        // Release servers (and the benchmark client, which shares their two cores) allocate with
+        // jemalloc, as TiKV does: gRPC, RocksDB and Swift free on other threads than they
+        // allocate on, which glibc's arenas handle worse (~4% more puts).
         // Debug builds keep glibc's malloc, which the sanitizer builds need.
         .executableTarget(name: "tinykv-server", dependencies: ["TinyKVServer", "TinyKVConfig", "Transport", "Storage", "Operability", argumentParser, log],
                           linkerSettings: [.linkedLibrary("jemalloc", .when(configuration: .release))]),
         .executableTarget(name: "tinyscheduler-server", dependencies: ["Scheduler", "TinyKVServer", "TinyKVConfig", "Transport", "Operability", metrics, argumentParser, log],
                           linkerSettings: [.linkedLibrary("jemalloc", .when(configuration: .release))]),
         .executableTarget(name: "tinykv-ctl", dependencies: ["TinyKVProto", "Storage", "Linearizability", "KVClient", "Bench", "Transport", "Transaction", "Operability", argumentParser]),
-        .executableTarget(name: "tinykv-bench", dependencies: ["Bench", argumentParser]),
+        .executableTarget(name: "tinykv-bench", dependencies: ["Bench", argumentParser],
+                          linkerSettings: [.linkedLibrary("jemalloc", .when(configuration: .release))]),
         .executableTarget(name: "transport-bench", dependencies: ["Transport"]),
 
         .testTarget(name: "TinyKVProtoTests", dependencies: ["TinyKVProto"]),

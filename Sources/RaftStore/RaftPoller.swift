@@ -447,11 +447,15 @@ final class RaftPoller: @unchecked Sendable {
 
     private func append(_ command: RaftCmdpb.RaftCmdRequest, to peer: Peer, callback: @escaping WriteCallback,
                         respond: (@Sendable ([RaftCmdpb.Response]) -> Void)?) {
-        do {
-            try peer.raw.propose(data: command.encode())
-        } catch {
-            return callback(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer))
-        }
+        // Only an entry this leader appends can answer the proposal. A batch is proposed at the
+        // end of the round, after the round's raft messages: the peer may have stepped down
+        // since it accepted the writes. Raft then forwards the proposal to the new leader
+        // without appending it (or drops it), and a proposal recorded at our last index would be
+        // answered by whichever entry the new leader put there: acknowledged, never written.
+        // So, as TiKV does, check that the log grew by exactly this entry.
+        let index = peer.raw.lastIndex + 1
+        let appended = peer.isLeader && (try? peer.raw.propose(data: command.encode())) != nil && peer.raw.lastIndex == index
+        guard appended else { return callback(RegionErrors.notLeader(peer.regionID, leader: peer.leaderPeer)) }
         // Followers create the split's new peers when they apply it: let them know it committed at once.
         if command.adminRequest?.cmdType == .split { peer.raw.broadcastCommit(through: peer.raw.lastIndex) }
         peer.proposals.append(Proposal(index: peer.raw.lastIndex, term: peer.raw.term, respond: respond, callback: callback,

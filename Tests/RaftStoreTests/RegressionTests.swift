@@ -1,5 +1,5 @@
 import Foundation
-import RaftStore
+@testable import RaftStore
 import Storage
 import TinyKVProto
 import XCTest
@@ -96,6 +96,44 @@ final class RegressionTests: XCTestCase {
             case .failure(let error)?: XCTFail("\(error)")
             case nil: XCTFail("write \(i) of the old leader was never answered on an idle region")
             }
+        }
+    }
+
+    /// A leader whose raft thread stalls (SIGSTOP in chaos seed 24) with a write queued behind
+    /// it: the others elect a new leader, and the stalled one takes the write (still leader) and
+    /// the new leader's append (stepping down) in the same round. Its batched write must be
+    /// refused. Raft forwards a follower's proposal instead of appending it, and the write used
+    /// to be recorded at the last index, which held the new leader's entry: when that entry
+    /// was applied, the write was acknowledged, and it was never written.
+    func testWriteBatchedByALeaderThatStepsDownInTheSameRoundIsRefused() async throws {
+        let cluster = try TestCluster(name: "batched-step-down")
+        self.cluster = cluster
+        cluster.config.hibernateRegions = false
+        try await cluster.startThreeReplicas()
+        try await cluster.put("a", "1")
+        guard let (oldLeader, status) = await cluster.leader() else { return XCTFail("no leader") }
+        // A forwarded proposal is one message, never resent: lose it, as a lossy network may.
+        cluster.network.state.withLock { $0.dropIf = { $0.message?.msgType == .msgPropose } }
+        XCTAssertTrue(oldLeader.poller.inbox.push(.inspect { _ in Thread.sleep(forTimeInterval: 1.5) }))
+        try await Task.sleep(for: .milliseconds(50))
+        var batch = WriteBatch()
+        batch.put(.default, Array("lost".utf8), Array("x".utf8))
+        let pending = batch
+        let context = Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch)
+        let write = Task { () -> Errorpb.Error? in
+            do { try await oldLeader.storage.write(context, pending); return nil } catch let error as RegionError { return error.error } catch { return Errorpb.Error(message: "\(error)") }
+        }
+        switch await waitAtMost(.seconds(10), inFlight: InFlight(), { await write.value }) {
+        case .success(let error)?:
+            if let error {
+                XCTAssertNotNil(error.notLeader, "answered with \(error)")
+            } else {
+                // Acknowledged: then it must be there.
+                let value = try await cluster.get("lost")
+                XCTAssertEqual(value, "x", "an acknowledged write is missing")
+            }
+        case .failure(let error)?: XCTFail("\(error)")
+        case nil: XCTFail("the write was never answered")
         }
     }
 
