@@ -24,13 +24,7 @@ final class RegressionTests: XCTestCase {
         try await cluster.put("a", "1")
         guard let (oldLeader, status) = await cluster.leader() else { return XCTFail("no leader") }
         cluster.network.isolate(oldLeader.storeID)
-        var batch = WriteBatch()
-        batch.put(.default, Array("lost".utf8), Array("x".utf8))
-        let pending = batch
-        let context = Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch)
-        let write = Task { () -> Errorpb.Error? in
-            do { try await oldLeader.storage.write(context, pending); return nil } catch let error as RegionError { return error.error } catch { return Errorpb.Error(message: "\(error)") }
-        }
+        let write = startWrite("lost", on: oldLeader, region: status.region)
         // The majority moves on and compacts its log past everything the old leader has.
         try await cluster.waitUntil("a new leader") {
             guard let (node, _) = await cluster.leader() else { return false }
@@ -76,14 +70,7 @@ final class RegressionTests: XCTestCase {
         try await cluster.put("a", "1")
         guard let (oldLeader, status) = await cluster.leader() else { return XCTFail("no leader") }
         cluster.network.isolate(oldLeader.storeID)
-        let context = Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch)
-        let writes = (0..<3).map { i in
-            Task { () -> Errorpb.Error? in
-                var batch = WriteBatch()
-                batch.put(.default, Array("lost\(i)".utf8), Array("x".utf8))
-                do { try await oldLeader.storage.write(context, batch); return nil } catch let error as RegionError { return error.error } catch { return Errorpb.Error(message: "\(error)") }
-            }
-        }
+        let writes = (0..<3).map { i in startWrite("lost\(i)", on: oldLeader, region: status.region) }
         try await Task.sleep(for: .milliseconds(50))
         try await cluster.waitUntil("a new leader") {
             guard let (node, _) = await cluster.leader() else { return false }
@@ -116,13 +103,7 @@ final class RegressionTests: XCTestCase {
         cluster.network.state.withLock { $0.dropIf = { $0.message?.msgType == .msgPropose } }
         XCTAssertTrue(oldLeader.poller.inbox.push(.inspect { _ in Thread.sleep(forTimeInterval: 1.5) }))
         try await Task.sleep(for: .milliseconds(50))
-        var batch = WriteBatch()
-        batch.put(.default, Array("lost".utf8), Array("x".utf8))
-        let pending = batch
-        let context = Kvrpcpb.Context(regionId: status.region.id, regionEpoch: status.region.regionEpoch)
-        let write = Task { () -> Errorpb.Error? in
-            do { try await oldLeader.storage.write(context, pending); return nil } catch let error as RegionError { return error.error } catch { return Errorpb.Error(message: "\(error)") }
-        }
+        let write = startWrite("lost", on: oldLeader, region: status.region)
         switch await waitAtMost(.seconds(10), inFlight: InFlight(), { await write.value }) {
         case .success(let error)?:
             if let error {
@@ -134,6 +115,17 @@ final class RegressionTests: XCTestCase {
             }
         case .failure(let error)?: XCTFail("\(error)")
         case nil: XCTFail("the write was never answered")
+        }
+    }
+
+    /// Writes `key` = "x" through `node`'s storage in a task; its value is the region error, or nil.
+    private func startWrite(_ key: String, on node: RaftStoreNode, region: Metapb.Region) -> Task<Errorpb.Error?, Never> {
+        var batch = WriteBatch()
+        batch.put(.default, Array(key.utf8), Array("x".utf8))
+        let pending = batch
+        let context = Kvrpcpb.Context(regionId: region.id, regionEpoch: region.regionEpoch)
+        return Task {
+            do { try await node.storage.write(context, pending); return nil } catch let error as RegionError { return error.error } catch { return Errorpb.Error(message: "\(error)") }
         }
     }
 
