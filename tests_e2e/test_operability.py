@@ -355,3 +355,42 @@ def test_status_port_is_off_by_default(workdir):
         assert "status server" not in kv.output()
     finally:
         kv.stop()
+
+
+# --- startup failures -------------------------------------------------------------------------
+
+def _occupied_port():
+    """A listening socket on a free port (closed by the caller)."""
+    import socket
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    return s, s.getsockname()[1]
+
+
+def test_servers_on_a_port_in_use_exit_1_with_one_clear_line(workdir):
+    blocker, busy = _occupied_port()
+    try:
+        r = subprocess.run([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{busy}",
+                            "--data-dir", str(workdir / "pd-busy")], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        assert f"cannot listen on 127.0.0.1:{busy}: Address already in use" in r.stderr
+        assert "crashed" not in r.stderr and "terminate called" not in r.stderr
+
+        pd_port = free_port()
+        pd = Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{pd_port}",
+                      "--data-dir", str(workdir / "pd")], str(workdir / "pd.log"))
+        try:
+            wait_port(pd_port, pd.proc)
+            r = subprocess.run([str(BIN / "tinykv-server"), "-scheduler", f"127.0.0.1:{pd_port}", "-addr", f"127.0.0.1:{busy}",
+                                "-path", str(workdir / "kv")], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 1, (r.returncode, r.stderr)
+            assert f"cannot listen on 127.0.0.1:{busy}: Address already in use" in r.stderr
+            assert "crashed" not in r.stderr and "terminate called" not in r.stderr
+            # Checked before joining: the store did not bootstrap the cluster with an address it cannot serve.
+            assert ctl_json({"pd": f"127.0.0.1:{pd_port}", "kv": f"127.0.0.1:{busy}"}, "store", "list") == []
+        finally:
+            pd.stop()
+    finally:
+        blocker.close()

@@ -1,4 +1,5 @@
 import Logging
+import Transport
 
 extension Logger.Level {
     /// A level from the names TinyKV and TiKV use (`warn`, `fatal`, ...), case-insensitive.
@@ -24,5 +25,16 @@ public enum ServerLogging {
             handler.logLevel = level
             return handler
         }
+    }
+}
+
+/// How the servers end when they cannot start once native threads exist (the raft store, the
+/// gRPC core, RocksDB): logged, then `_exit(1)`. Returning the error to the argument parser
+/// ran `exit`, whose static destructors raced those threads and could abort with a crash
+/// report instead of the one line that says what is wrong.
+public enum ServerStartup {
+    public static func fail(_ error: any Error, logger: Logger) -> Never {
+        logger.critical("cannot start: \(error)")
+        GRPCRuntime.exitAfterShutdown(1)
     }
 }

@@ -52,6 +52,9 @@ public final class StoreServer: Sendable {
         // Metrics created from here on must land in the registry the status port renders.
         if !config.statusAddress.isEmpty { _ = ServerMetrics.registry }
         try FailPoints.loadEnvironment()
+        // Before the store joins the cluster and announces the address (see ListenAddress).
+        try ListenAddress.checkBindable(config.storeAddress)
+        if !config.statusAddress.isEmpty { try ListenAddress.checkBindable(config.statusAddress) }
         guard config.raft else { return try StoreServer(config: config, logger: logger) }
         var raftConfig = config.raftStoreConfig
         // The store's own connections (to the scheduler and other stores) use the same TLS settings.

@@ -2,10 +2,21 @@ import CGRPC
 import Synchronization
 
 /// Errors raised while setting up a server.
-public enum GRPCServerError: Error, Sendable, Equatable {
+public enum GRPCServerError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The address could not be bound (in use, bad syntax, no permission), or the TLS
     /// certificate and key were rejected.
     case bindFailed(address: String)
+    /// ``ListenAddress/checkBindable(_:)`` found that no socket can bind the address.
+    case addressUnavailable(address: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .bindFailed(let address):
+            return "cannot listen on \(address): the address is in use, malformed or not local, or the TLS certificate was rejected"
+        case .addressUnavailable(let address, let reason):
+            return "cannot listen on \(address): \(reason)"
+        }
+    }
 }
 
 /// A gRPC server (HTTP/2, plaintext or TLS) on top of the gRPC C core.

@@ -69,8 +69,12 @@ struct TinyKVServerCommand: AsyncParsableCommand {
         ServerLogging.bootstrap(level: level)
         bootstrapServerMetrics()
         let logger = Logger(label: "tinykv-server")
-        let server = try await StoreServer.start(config: storeConfig, logger: logger)
-        try await server.run()
+        do {
+            let server = try await StoreServer.start(config: storeConfig, logger: logger)
+            try await server.run()
+        } catch {
+            ServerStartup.fail(error, logger: logger)
+        }
         GRPCRuntime.exitAfterShutdown()
     }
 }

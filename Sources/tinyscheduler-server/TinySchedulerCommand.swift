@@ -85,18 +85,26 @@ struct TinySchedulerCommand: AsyncParsableCommand {
         ServerLogging.bootstrap(level: logLevel)
         bootstrapServerMetrics()
         let logger = Logger(label: "tinyscheduler")
-        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
-        let scheduler = try SchedulerServer(config: settings, logger: logger)
+        let scheduler: SchedulerServer
         let operability = ServerOperability(role: "scheduler", services: ["schedulerpb.Scheduler"])
-        var handlers = SchedulerHandlers.make(scheduler)
-        handlers.merge(operability.handlers)
-        let server = try GRPCServer(address: address, handlers: handlers.byPath, tls: tls)
-        server.start()
-        // The state was loaded by SchedulerServer's initializer: ready to serve.
-        operability.health.setAll(.serving)
-        if !statusAddress.isEmpty {
-            let port = try Self.startStatusServer(operability, scheduler: scheduler, statusAddress: statusAddress, address: address, name: settings.name)
-            logger.info("status server listening", metadata: ["status-addr": "\(statusAddress)", "port": "\(port)"])
+        let server: GRPCServer
+        do {
+            try ListenAddress.checkBindable(address)
+            if !statusAddress.isEmpty { try ListenAddress.checkBindable(statusAddress) }
+            try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+            scheduler = try SchedulerServer(config: settings, logger: logger)
+            var handlers = SchedulerHandlers.make(scheduler)
+            handlers.merge(operability.handlers)
+            server = try GRPCServer(address: address, handlers: handlers.byPath, tls: tls)
+            server.start()
+            // The state was loaded by SchedulerServer's initializer: ready to serve.
+            operability.health.setAll(.serving)
+            if !statusAddress.isEmpty {
+                let port = try Self.startStatusServer(operability, scheduler: scheduler, statusAddress: statusAddress, address: address, name: settings.name)
+                logger.info("status server listening", metadata: ["status-addr": "\(statusAddress)", "port": "\(port)"])
+            }
+        } catch {
+            ServerStartup.fail(error, logger: logger)
         }
         logger.info("tinyscheduler-server serving", metadata: [
             "address": "\(address)", "name": "\(settings.name)", "cluster-id": "\(scheduler.clusterID)",
