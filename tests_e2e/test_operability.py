@@ -394,3 +394,16 @@ def test_servers_on_a_port_in_use_exit_1_with_one_clear_line(workdir):
             pd.stop()
     finally:
         blocker.close()
+
+
+def test_servers_with_a_data_dir_that_is_a_file_exit_1_naming_it(workdir):
+    taken = workdir / "taken"
+    taken.write_text("not a directory\n")
+    r = subprocess.run([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{free_port()}",
+                        "--data-dir", str(taken)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert f"cannot start: {taken}: File exists" in r.stderr and "NSCocoaErrorDomain" not in r.stderr
+    r = subprocess.run([str(BIN / "tinykv-server"), "-addr", f"127.0.0.1:{free_port()}", "-path", str(taken)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert f"cannot start: {taken}/kv: Not a directory" in r.stderr and "NSCocoaErrorDomain" not in r.stderr

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Transport
 
@@ -34,7 +35,22 @@ public enum ServerLogging {
 /// report instead of the one line that says what is wrong.
 public enum ServerStartup {
     public static func fail(_ error: any Error, logger: Logger) -> Never {
-        logger.critical("cannot start: \(error)")
+        logger.critical("cannot start: \(describe(error))")
         GRPCRuntime.exitAfterShutdown(1)
+    }
+
+    /// `error` in one readable line: Foundation's file errors (a data directory that is a file,
+    /// or cannot be created) as "path: reason" instead of their NSError dump.
+    static func describe(_ error: any Error) -> String {
+        let ns = error as NSError
+        guard ns.domain == NSCocoaErrorDomain else { return "\(error)" }
+        var reason = ns.localizedDescription
+        if let underlyingError = ns.userInfo[NSUnderlyingErrorKey] as? any Error {
+            let underlying = underlyingError as NSError
+            reason = underlying.domain == NSPOSIXErrorDomain
+                ? String(cString: strerror(Int32(underlying.code))) : underlying.localizedDescription
+        }
+        guard let path = ns.userInfo[NSFilePathErrorKey] as? String else { return reason }
+        return "\(path): \(reason)"
     }
 }
