@@ -29,12 +29,20 @@ struct BalanceRegionScheduler: Sendable {
         let tolerance = context.regionTolerance * mean
         let bySize = { (a: UInt64, b: UInt64) in (loads.size[a, default: 0], a) < (loads.size[b, default: 0], b) }
         let targetIDs = targets.map(\.id).sorted(by: bySize)
+        let regions = snapshot.regions
         for source in sources.sorted(by: bySize).reversed() {
             let sourceSize = loads.size[source, default: 0]
+            // The emptiest other target bounds every region's difference below: when even it
+            // is too close, no region of this source can move (a balanced cluster ends here,
+            // without walking the source's regions every round).
+            guard let emptiest = targetIDs.first(where: { $0 != source }) else { continue }
+            let widest = sourceSize - loads.size[emptiest, default: 0]
+            if widest < 2 || Double(widest) <= tolerance { continue }
             // Prefer regions whose source peer is a follower: no leader hand-over needed.
-            let candidates = (snapshot.regionsOn[source] ?? []).map { snapshot.regions[$0] }
-                .filter { !busy.contains($0.id) && snapshot.isBalanceable($0) }
-                .sorted { ($0.leaderStoreID == source ? 1 : 0, $0.id) < ($1.leaderStoreID == source ? 1 : 0, $1.id) }
+            let candidates = (snapshot.regionsOn[source] ?? [])
+                .filter { !busy.contains(regions[$0].id) && snapshot.isBalanceable(regions[$0]) }
+                .sorted { (regions[$0].leaderStoreID == source ? 1 : 0, regions[$0].id) < (regions[$1].leaderStoreID == source ? 1 : 0, regions[$1].id) }
+                .lazy.map { regions[$0] }
             for region in candidates {
                 let size = Int64(region.sizeMB)
                 for target in targetIDs where target != source && !region.hasPeer(onStore: target) {

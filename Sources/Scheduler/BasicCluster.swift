@@ -9,6 +9,8 @@ final class BasicCluster: Sendable {
     private struct State {
         var stores: [UInt64: StoreInfo] = [:]
         var regions = RegionCache()
+        /// The last region table built (it knows the ``RegionCache/version`` it was built from).
+        var table: RegionTable?
     }
 
     /// The result of a region heartbeat.
@@ -84,9 +86,24 @@ final class BasicCluster: Sendable {
     }
 
     /// A consistent copy of everything the schedulers look at.
+    /// The region table is reused while no region changed (see ``RegionTable``).
     func snapshot(now: UInt64, maxPeerCount: Int, maxStoreDownTime: UInt64) -> ClusterSnapshot {
-        let (stores, regions) = state.withLock { s in (s.stores, Array(s.regions.all)) }
-        return ClusterSnapshot(stores: stores, regions: regions, maxPeerCount: maxPeerCount,
+        let (stores, version, cached, regions) = state.withLock { s in
+            let version = s.regions.version
+            if let table = s.table, table.version == version { return (s.stores, version, Optional(table), [RegionInfo]()) }
+            return (s.stores, version, nil, Array(s.regions.all))
+        }
+        let table: RegionTable
+        if let cached {
+            table = cached
+        } else {
+            // Built outside the lock: heartbeats and lookups go on meanwhile.
+            table = RegionTable(regions, version: version)
+            state.withLock { s in
+                if s.regions.version == version { s.table = table }
+            }
+        }
+        return ClusterSnapshot(stores: stores, table: table, maxPeerCount: maxPeerCount,
                                now: now, maxStoreDownTime: maxStoreDownTime)
     }
 }

@@ -18,6 +18,9 @@ struct RegionCache: Sendable {
     private var byID: [UInt64: RegionInfo] = [:]
     private var sorted: [Entry] = []
 
+    /// Bumped by every change; a heartbeat that repeats what is known changes nothing.
+    private(set) var version: UInt64 = 0
+
     var count: Int { byID.count }
     var all: Dictionary<UInt64, RegionInfo>.Values { byID.values }
 
@@ -88,9 +91,12 @@ struct RegionCache: Sendable {
     @discardableResult
     mutating func upsert(_ info: RegionInfo) -> [UInt64] {
         if let old = byID[info.id], old.startKey == info.startKey, old.endKey == info.endKey {
+            guard old != info else { return [] }
             byID[info.id] = info  // same range: no index change, no overlap change
+            version &+= 1
             return []
         }
+        version &+= 1
         if let old = byID[info.id] { removeIndex(of: old) }
         let overlapped = overlapping(start: info.startKey, end: info.endKey, excluding: info.id)
         for victim in overlapped {
@@ -105,6 +111,7 @@ struct RegionCache: Sendable {
     /// Removes a region by id.
     mutating func remove(id: UInt64) {
         guard let old = byID.removeValue(forKey: id) else { return }
+        version &+= 1
         removeIndex(of: old)
     }
 

@@ -98,4 +98,21 @@ final class RegionCacheTests: XCTestCase {
         XCTAssertEqual(cluster.handleRegionHeartbeat(makeRegion(5, "m", "", stores: [1], version: 3)),
                        .accepted(persist: true, removed: [1]))
     }
+
+    func testVersionMovesOnlyWhenSomethingChanged() {
+        var cache = cacheWith([makeRegion(1, "", "m", stores: [1, 2, 3]), makeRegion(2, "m", "", stores: [1, 2, 3])])
+        let loaded = cache.version
+        cache.upsert(makeRegion(1, "", "m", stores: [1, 2, 3]))
+        XCTAssertEqual(cache.version, loaded, "a heartbeat repeating what is known changes nothing")
+        cache.upsert(makeRegion(1, "", "m", stores: [1, 2, 3], leaderStore: 2))
+        XCTAssertGreaterThan(cache.version, loaded, "a new leader is a change")
+        let afterLeader = cache.version
+        var sized = makeRegion(1, "", "m", stores: [1, 2, 3], leaderStore: 2)
+        sized.approximateSize = 96 << 20
+        cache.upsert(sized)
+        XCTAssertGreaterThan(cache.version, afterLeader, "a new size is a change")
+        let afterSize = cache.version
+        cache.remove(id: 2)
+        XCTAssertGreaterThan(cache.version, afterSize)
+    }
 }

@@ -88,6 +88,38 @@ final class SchedulingTests: SchedulerTestCase {
         XCTAssertEqual(sim.regions[2]!.peers.map(\.storeId).sorted(), [1, 2, 5])
     }
 
+    func testQuietRoundsReuseTheRegionTableAndStillSeeChanges() async throws {
+        let clock = FakeClock()
+        let server = try await makeCluster(stores: 4, clock: clock) { $0.maxStoreDownTimeMillis = 60_000 }
+        var sim = SimulatedCluster()
+        sim.regions[1] = makeRegion(1, "", "g", stores: [1, 2, 3], leaderStore: 1)
+        sim.regions[2] = makeRegion(2, "g", "p", stores: [2, 3, 4], leaderStore: 2)
+        sim.regions[3] = makeRegion(3, "p", "", stores: [1, 3, 4], leaderStore: 4)
+        sim.report(to: server, now: clock.now)
+        for _ in 0..<3 { XCTAssertTrue(server.schedule(.all, now: clock.now).isEmpty, "balanced and complete") }
+        let first = server.cluster.snapshot(now: clock.now, maxPeerCount: 3, maxStoreDownTime: 60_000).table
+        sim.report(to: server, now: clock.now)  // the same heartbeats again
+        let second = server.cluster.snapshot(now: clock.now, maxPeerCount: 3, maxStoreDownTime: 60_000).table
+        XCTAssertEqual(first.version, second.version, "unchanged heartbeats keep the table")
+
+        // A region loses a replica: the quiet replica check must not be reused.
+        sim.regions[2]!.region.peers.removeAll { $0.storeId == 4 }
+        sim.regions[2]!.region.regionEpoch!.confVer += 1
+        sim.report(to: server, now: clock.now)
+        let repair = server.schedule(.replica, now: clock.now)
+        XCTAssertEqual(repair.map(\.regionID), [2])
+        sim.executeOperators(on: server, now: clock.now)
+        XCTAssertEqual(sim.regions[2]!.peers.count, 3)
+        XCTAssertTrue(server.schedule(.replica, now: clock.now).isEmpty)
+
+        // Nothing about the regions changes, but time makes a store down: its replicas move.
+        clock.advance(120_000)
+        for id: UInt64 in [1, 2, 3] { _ = await server.storeHeartbeat(.init(stats: .init(storeId: id))) }
+        sim.report(to: server, now: clock.now)
+        let evacuation = server.schedule(.replica, now: clock.now)
+        XCTAssertFalse(evacuation.isEmpty, "peers on the down store 4 get replacements")
+    }
+
     func testBalanceLeaderSpreadsLeaders() async throws {
         let clock = FakeClock()
         let server = try await makeCluster(stores: 3, clock: clock)
