@@ -22,27 +22,6 @@ final class Coordinator: Sendable {
     private let maxStoreDownTime: UInt64
     private let maxPeerCount: @Sendable () -> Int
     private let logger: Logger
-    /// What the replica checker last looked at when it found nothing to repair.
-    private let quietReplicaCheck = Mutex<ReplicaCheckInputs?>(nil)
-
-    /// Everything that decides whether the replica checker finds work (the store loads only
-    /// choose among targets): while these stay the same, a check that found nothing would
-    /// find nothing again, so an idle cluster's rounds skip walking all its regions.
-    private struct ReplicaCheckInputs: Equatable {
-        var regionsVersion: UInt64
-        var maxPeerCount: Int
-        var schedulable: [UInt64]
-        var evacuating: [UInt64]
-        var busy: Set<UInt64>
-
-        init(_ snapshot: ClusterSnapshot, busy: Set<UInt64>) {
-            regionsVersion = snapshot.table.version
-            maxPeerCount = snapshot.maxPeerCount
-            schedulable = snapshot.schedulableStores.map(\.id)
-            evacuating = snapshot.stores.keys.filter(snapshot.needsEvacuation).sorted()
-            self.busy = busy
-        }
-    }
 
     init(cluster: BasicCluster, operators: OperatorController, config: SchedulerConfig,
          allocID: @escaping @Sendable () throws -> UInt64, maxPeerCount: @escaping @Sendable () -> Int, logger: Logger) {
@@ -76,11 +55,9 @@ final class Coordinator: Sendable {
             // Repairs first: a missing replica matters more than balance, and balance skips unhealthy regions anyway.
             if round.contains(.replica) {
                 let room = limits.replica - operators.count(of: .replica)
-                let inputs = ReplicaCheckInputs(snapshot, busy: busy)
-                if room > 0, quietReplicaCheck.withLock({ $0 != inputs }) {
+                if room > 0 {
                     created += try ReplicaChecker(context: context).check(snapshot, loads: &loads, busy: busy, limit: room)
                     busy.formUnion(created.map(\.regionID))
-                    quietReplicaCheck.withLock { $0 = created.isEmpty ? inputs : nil }
                 }
             }
             if round.contains(.leader) {

@@ -102,7 +102,7 @@ final class SchedulingTests: SchedulerTestCase {
         let second = server.cluster.snapshot(now: clock.now, maxPeerCount: 3, maxStoreDownTime: 60_000).table
         XCTAssertEqual(first.version, second.version, "unchanged heartbeats keep the table")
 
-        // A region loses a replica: the quiet replica check must not be reused.
+        // A region loses a replica: the reused table must give way to one that shows it.
         sim.regions[2]!.region.peers.removeAll { $0.storeId == 4 }
         sim.regions[2]!.region.regionEpoch!.confVer += 1
         sim.report(to: server, now: clock.now)
