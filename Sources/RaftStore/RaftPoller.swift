@@ -667,9 +667,9 @@ final class RaftPoller: @unchecked Sendable {
             if (change.changeType == .addNode && exists) || (change.changeType == .removeNode && !exists) { return }
             if change.changeType == .removeNode && target.id == peer.meta.id {
                 // Never remove the leader itself: hand leadership over; the scheduler retries.
-                if let other = peer.region.peers.first(where: { $0.id != peer.meta.id }) {
+                if let successor = leadershipSuccessor(peer) {
                     dropLease(peer, at: clock.now())
-                    peer.raw.transferLeader(to: other.id)
+                    peer.raw.transferLeader(to: successor)
                     dirty.insert(peer.regionID)
                 }
                 return
@@ -693,6 +693,16 @@ final class RaftPoller: @unchecked Sendable {
             peer.raw.transferLeader(to: target.id)
             dirty.insert(peer.regionID)
         }
+    }
+
+    /// The follower best placed to take the leadership over: one heard from recently, then the
+    /// most caught up. A peer whose store died has not answered this leader, so its match stays
+    /// where this term began (a fixed pick, such as the first peer, could keep choosing it).
+    private func leadershipSuccessor(_ peer: Peer) -> UInt64? {
+        peer.raw.status().progress
+            .filter { id, _ in id != peer.meta.id }
+            .max { a, b in (a.value.recentActive ? 1 : 0, a.value.match, a.key) < (b.value.recentActive ? 1 : 0, b.value.match, b.key) }?
+            .key
     }
 
     // MARK: - Ticks

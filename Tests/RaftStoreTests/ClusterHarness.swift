@@ -77,6 +77,10 @@ final class InProcessScheduler: SchedulerAPI {
     func onRegionHeartbeatResponse(_ handler: @escaping @Sendable (Schedulerpb.RegionHeartbeatResponse) -> Void) {
         self.handler.withLock { $0 = handler }
     }
+    /// Hands `command` to the store as if the scheduler had answered a heartbeat with it.
+    func deliver(_ command: Schedulerpb.RegionHeartbeatResponse) {
+        handler.withLock { $0 }?(command)
+    }
     func askSplit(_ region: Metapb.Region) async throws -> Schedulerpb.AskSplitResponse {
         let response = await server.askSplit(.init(header: header, region: region))
         try check(response.header)

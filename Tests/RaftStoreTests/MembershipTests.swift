@@ -165,6 +165,31 @@ final class MembershipTests: XCTestCase {
         try await cluster.put("k", "w")
     }
 
+    /// A scheduler asking the leader to remove itself gets a leadership hand-over, to a live
+    /// follower: not to the first other peer of the region when that one's store is dead (the
+    /// leader would retry the doomed transfer at every heartbeat, and the region stay stuck).
+    func testLeaderAskedToRemoveItselfHandsOverToALiveFollower() async throws {
+        cluster = try TestCluster(name: "remove-leader-live-successor", replicaChecker: true)
+        for _ in 0..<4 { try await cluster.addStore() }
+        try await cluster.setMaxPeerCount(4)
+        try await cluster.waitUntil("4 replicas", timeout: .seconds(20)) { try! await peerStores().count == 4 }
+        try await cluster.put("k", "v")
+        let (leader, status) = await cluster.leader()!
+        let dead = status.region.peers.first { $0.id != status.peerID }!
+        cluster.stop(dead.storeId)
+        let itself = Metapb.Peer(id: status.peerID, storeId: leader.storeID)
+        var removeSelf = Schedulerpb.RegionHeartbeatResponse(regionId: status.region.id, regionEpoch: status.region.regionEpoch,
+                                                             targetPeer: itself)
+        removeSelf.changePeer = Schedulerpb.ChangePeer(peer: itself, changeType: .removeNode)
+        cluster.schedulerClients[leader.storeID]!.deliver(removeSelf)
+        try await cluster.waitUntil("leadership on a live follower", timeout: .seconds(5)) {
+            guard let (node, _) = await cluster.leader() else { return false }
+            return node.storeID != leader.storeID && node.storeID != dead.storeId
+        }
+        let value = try await cluster.get("k")
+        XCTAssertEqual(value, "v")
+    }
+
     /// Removing the leader's replica: the leader hands leadership over first.
     func testLeaderReplicaRemoval() async throws {
         cluster = try TestCluster(name: "leader-removal")
