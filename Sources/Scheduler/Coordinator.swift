@@ -40,13 +40,9 @@ final class Coordinator: Sendable {
     /// One scheduling round at time `now`. Returns the operators it started; the caller
     /// pushes their first command to the region leaders right away.
     func runRound(_ round: Round, now: UInt64) -> [Operator] {
-        for regionID in operators.removeTimedOut(now: now) {
-            logger.info("operator timed out", metadata: ["region": "\(regionID)"])
-        }
+        operators.removeTimedOut(now: now)
         let snapshot = cluster.snapshot(now: now, maxPeerCount: maxPeerCount(), maxStoreDownTime: maxStoreDownTime)
-        for regionID in operators.cancelTargeting(where: snapshot.needsEvacuation) {
-            logger.info("operator cancelled: its target store is down or gone", metadata: ["region": "\(regionID)"])
-        }
+        operators.cancelTargeting(where: snapshot.needsEvacuation)
         guard !snapshot.regions.isEmpty else { return [] }
         var loads = StoreLoads(snapshot: snapshot, influence: operators.influence(in: snapshot))
         var busy = operators.runningRegionIDs

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import TinyKVProto
 
@@ -22,10 +23,14 @@ final class OperatorController: Sendable {
     private let historyLimit: Int
     /// A transfer-leader step not done after this long ends its operator (milliseconds).
     private let transferLeaderStepTimeout: UInt64
+    /// Says how each operator ended (success at debug level; timeouts, cancels and replacements at info).
+    private let logger: Logger
 
-    init(historyLimit: Int = 10_000, transferLeaderStepTimeout: UInt64 = 10_000) {
+    init(historyLimit: Int = 10_000, transferLeaderStepTimeout: UInt64 = 10_000,
+         logger: Logger = Logger(label: "tinyscheduler.operators", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.historyLimit = max(historyLimit, 1)
         self.transferLeaderStepTimeout = transferLeaderStepTimeout
+        self.logger = logger
     }
 
     /// Adds an operator unless the region already has one. Returns whether it was added.
@@ -42,7 +47,7 @@ final class OperatorController: Sendable {
     /// Replaces whatever runs for the region (admin requests such as ScatterRegion win over balance).
     func replace(with op: Operator) {
         state.withLock { s in
-            if let old = s.running[op.regionID] { Self.finish(&s, old, .replace, limit: historyLimit) }
+            if let old = s.running[op.regionID] { finish(&s, old, .replace) }
             s.running[op.regionID] = op
         }
     }
@@ -61,15 +66,15 @@ final class OperatorController: Sendable {
             let step = op.advance(region, now: now)
             s.running[region.id] = op
             guard let step else {
-                Self.finish(&s, op, .success, limit: historyLimit)
+                finish(&s, op, .success)
                 return nil
             }
             if op.isTimedOut(now: now) || op.isStepTimedOut(now: now, transferLeaderLimit: transferLeaderStepTimeout) {
-                Self.finish(&s, op, .timeout, limit: historyLimit)
+                finish(&s, op, .timeout)
                 return nil
             }
             guard !op.isStale(region), let command = Operator.command(for: step, region: region) else {
-                Self.finish(&s, op, .cancel, limit: historyLimit)
+                finish(&s, op, .cancel, reason: "the region changed under it")
                 return nil
             }
             return command
@@ -84,7 +89,7 @@ final class OperatorController: Sendable {
             let expired = s.running.values.filter {
                 $0.isTimedOut(now: now) || $0.isStepTimedOut(now: now, transferLeaderLimit: transferLeaderStepTimeout)
             }
-            for op in expired { Self.finish(&s, op, .timeout, limit: historyLimit) }
+            for op in expired { finish(&s, op, .timeout) }
             return expired.map(\.regionID)
         }
     }
@@ -97,7 +102,7 @@ final class OperatorController: Sendable {
     func cancelTargeting(where isUnusable: (UInt64) -> Bool) -> [UInt64] {
         state.withLock { s in
             let doomed = s.running.values.filter { $0.remainingTargets.contains(where: isUnusable) }
-            for op in doomed { Self.finish(&s, op, .cancel, limit: historyLimit) }
+            for op in doomed { finish(&s, op, .cancel, reason: "its target store is down or gone") }
             return doomed.map(\.regionID)
         }
     }
@@ -105,7 +110,7 @@ final class OperatorController: Sendable {
     /// Drops the operator of a region that disappeared (merged away, overlapped).
     func cancel(regionID: UInt64) {
         state.withLock { s in
-            if let op = s.running[regionID] { Self.finish(&s, op, .cancel, limit: historyLimit) }
+            if let op = s.running[regionID] { finish(&s, op, .cancel, reason: "its region is gone") }
         }
     }
 
@@ -127,15 +132,22 @@ final class OperatorController: Sendable {
         return influence
     }
 
-    private static func finish(_ s: inout State, _ op: Operator, _ status: Schedulerpb.OperatorStatus, limit: Int) {
+    private func finish(_ s: inout State, _ op: Operator, _ status: Schedulerpb.OperatorStatus, reason: String? = nil) {
+        let metadata: Logger.Metadata = ["region": "\(op.regionID)", "operator": "\(op.desc)", "step": "\(op.currentStep)/\(op.steps.count)"]
+        switch status {
+        case .success: logger.debug("operator finished", metadata: metadata)
+        case .timeout: logger.info("operator timed out", metadata: metadata)
+        case .cancel: logger.info("operator cancelled\(reason.map { ": " + $0 } ?? "")", metadata: metadata)
+        default: logger.info("operator replaced", metadata: metadata)
+        }
         s.running[op.regionID] = nil
         s.finished[op.regionID] = Status(status: status, desc: op.desc, kind: op.kind)
         s.finishOrder.append(op.regionID)
-        if s.finishOrder.count > limit * 2 {
-            // Compact occasionally: keep the newest `limit` entries.
-            let keep = Array(s.finishOrder.suffix(limit))
+        if s.finishOrder.count > historyLimit * 2 {
+            // Compact occasionally: keep the newest `historyLimit` entries.
+            let keep = Array(s.finishOrder.suffix(historyLimit))
             let keepSet = Set(keep)
-            for id in s.finishOrder.dropLast(limit) where !keepSet.contains(id) { s.finished[id] = nil }
+            for id in s.finishOrder.dropLast(historyLimit) where !keepSet.contains(id) { s.finished[id] = nil }
             s.finishOrder = keep
         }
     }

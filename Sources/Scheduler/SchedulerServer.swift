@@ -87,7 +87,7 @@ public final class SchedulerServer: Sendable {
         self.meta = meta
         let defaultPeers = Int(config.maxPeerCount)
         operators = OperatorController(historyLimit: config.operatorHistoryLimit,
-                                       transferLeaderStepTimeout: config.leaderOperatorTimeoutMillis)
+                                       transferLeaderStepTimeout: config.leaderOperatorTimeoutMillis, logger: logger)
         coordinator = Coordinator(
             cluster: cluster, operators: operators, config: config,
             allocID: { try idAllocator.alloc() },
