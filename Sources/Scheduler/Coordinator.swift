@@ -47,12 +47,14 @@ final class Coordinator: Sendable {
         var loads = StoreLoads(snapshot: snapshot, influence: operators.influence(in: snapshot))
         var busy = operators.runningRegionIDs
         var created: [Operator] = []
+        var preempted = Set<UInt64>()
         do {
             // Repairs first: a missing replica matters more than balance, and balance skips unhealthy regions anyway.
             if round.contains(.replica) {
                 let room = limits.replica - operators.count(of: .replica)
                 if room > 0 {
-                    created += try ReplicaChecker(context: context).check(snapshot, loads: &loads, busy: busy, limit: room)
+                    preempted = balanceMovesBlockingRepair(snapshot)
+                    created += try ReplicaChecker(context: context).check(snapshot, loads: &loads, busy: busy.subtracting(preempted), limit: room)
                     busy.formUnion(created.map(\.regionID))
                 }
             }
@@ -74,11 +76,33 @@ final class Coordinator: Sendable {
             // Only ID allocation throws (storage failure); keep what was built and try again next round.
             logger.error("scheduling round failed", metadata: ["error": "\(error)"])
         }
-        let added = created.filter { operators.add($0) }
+        let added = created.filter { op in
+            guard preempted.contains(op.regionID) else { return operators.add(op) }
+            operators.replace(with: op)
+            return true
+        }
         for op in added {
             logger.debug("operator created", metadata: ["region": "\(op.regionID)", "desc": "\(op.desc)"])
         }
         return added
+    }
+
+    /// Regions whose balance move a repair may replace: the region has a replica on a store
+    /// that is going away (down, offline, tombstone) and the move's remaining steps do not remove
+    /// it. Repairs outrank balance, as in PD: a move can be stuck for its whole timeout (10
+    /// minutes) on a step that cannot finish, such as a new peer that never catches up, and the
+    /// region must not wait that long with a dead replica.
+    private func balanceMovesBlockingRepair(_ snapshot: ClusterSnapshot) -> Set<UInt64> {
+        var ids = Set<UInt64>()
+        for store in snapshot.stores.keys where snapshot.needsEvacuation(store) {
+            for index in snapshot.regionsOn[store] ?? [] {
+                let regionID = snapshot.regions[index].id
+                guard let op = operators.operatorFor(regionID), op.kind == .region,
+                      !op.willRemovePeer(onStore: store) else { continue }
+                ids.insert(regionID)
+            }
+        }
+        return ids
     }
 
     /// ScatterRegion's move: one replica from the region's store holding the most regions to

@@ -100,6 +100,14 @@ struct Operator: Sendable {
         }
     }
 
+    /// Whether a remaining step removes the region's replica on `store`.
+    func willRemovePeer(onStore store: UInt64) -> Bool {
+        steps[min(currentStep, steps.count)...].contains { step in
+            if case .removePeer(let from) = step { return from == store }
+            return false
+        }
+    }
+
     /// The region changed in a way this operator did not cause: split/merge (version),
     /// or more membership changes than its finished steps explain (PD's CheckStale).
     func isStale(_ region: RegionInfo) -> Bool {

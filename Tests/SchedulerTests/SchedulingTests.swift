@@ -232,6 +232,43 @@ final class SchedulingTests: SchedulerTestCase {
         XCTAssertNotNil(server.processRegionHeartbeat(makeRegion(1, "", "", stores: [1, 2, 3]), now: clock.now)?.changePeer)
     }
 
+    /// A balance move stuck on its new peer (it never catches up) does not keep a region with a
+    /// replica on a down store waiting for the move's 10-minute timeout: the repair replaces it.
+    /// A move that removes that replica itself goes on.
+    func testRepairReplacesABalanceMoveThatLeavesADownReplica() async throws {
+        let clock = FakeClock()
+        let server = try await makeCluster(stores: 5, clock: clock) { $0.maxStoreDownTimeMillis = 60_000 }
+        var sim = SimulatedCluster()
+        var region = makeRegion(1, "", "m", stores: [1, 2, 3, 4], leaderStore: 1)
+        let newcomer = region.peer(onStore: 4)!
+        region.pendingPeers = [newcomer]
+        sim.regions[1] = region
+        region = makeRegion(2, "m", "", stores: [1, 2, 3, 4], leaderStore: 1)
+        region.pendingPeers = [region.peer(onStore: 4)!]
+        sim.regions[2] = region
+        sim.report(to: server, now: clock.now)
+        let stuck = Operator(region: sim.regions[1]!, kind: .region, desc: "balance region: move peer from store 3 to store 4",
+                             steps: [.addPeer(toStore: 4, peerID: newcomer.id), .removePeer(fromStore: 3)],
+                             createdAt: clock.now, timeout: 10 * 60 * 1_000)
+        let repairing = Operator(region: sim.regions[2]!, kind: .region, desc: "balance region: move peer from store 2 to store 4",
+                                 steps: [.addPeer(toStore: 4, peerID: region.peer(onStore: 4)!.id), .removePeer(fromStore: 2)],
+                                 createdAt: clock.now, timeout: 10 * 60 * 1_000)
+        XCTAssertTrue(server.operators.add(stuck))
+        XCTAssertTrue(server.operators.add(repairing))
+        // Store 2 dies; the others report past the down time; the new peers stay pending.
+        for _ in 0..<3 {
+            clock.advance(25_000)
+            for id: UInt64 in [1, 3, 4, 5] { _ = await server.storeHeartbeat(.init(stats: .init(storeId: id))) }
+        }
+        sim.report(to: server, now: clock.now)
+        XCTAssertEqual(server.schedule(.replica, now: clock.now).map(\.regionID), [1])
+        XCTAssertEqual(server.operators.operatorFor(1)?.desc, "remove extra replica on store 2")
+        XCTAssertEqual(server.operators.operatorFor(2)?.kind, .region)
+        expectEqual(await server.getOperator(.init(regionId: 1)).status, .running)
+        sim.executeOperators(on: server, now: clock.now)
+        XCTAssertEqual(sim.regions[1]!.peers.map(\.storeId).sorted(), [1, 3, 4])
+    }
+
     /// An operator moving a replica to a store that then goes down is cancelled, and the replica
     /// checker takes the region over (here: the surplus peer on the down store goes).
     func testOperatorTargetingADownStoreIsCancelled() async throws {
