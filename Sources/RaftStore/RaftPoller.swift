@@ -780,7 +780,8 @@ final class RaftPoller: @unchecked Sendable {
     private func sendRegionHeartbeat(_ peer: Peer) {
         var request = Schedulerpb.RegionHeartbeatRequest(region: peer.region, leader: peer.meta)
         let status = peer.raw.status()
-        let truncatedIndex = (try? peer.storage.firstIndex()) ?? 1
+        // Pending, as in TiKV: the peer lacks entries this leader no longer has (it needs a snapshot).
+        let truncatedIndex = max((try? peer.storage.firstIndex()) ?? 1, 1) - 1
         request.pendingPeers = status.progress.compactMap { id, progress in
             id != peer.meta.id && progress.match < truncatedIndex ? peer.peerCache[id] : nil
         }

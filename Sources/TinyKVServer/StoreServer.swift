@@ -16,6 +16,8 @@ public final class StoreServer: Sendable {
     public let config: StoreConfig
     private let logger: Logger
     private let server: GRPCServer
+    /// What ``server`` serves once ``run()`` starts it.
+    private let handlers: [String: MethodHandler]
     private let mode: Mode
     /// Reflection, health, and the status port.
     public let operability: ServerOperability
@@ -52,25 +54,40 @@ public final class StoreServer: Sendable {
         // Metrics created from here on must land in the registry the status port renders.
         if !config.statusAddress.isEmpty { _ = ServerMetrics.registry }
         try FailPoints.loadEnvironment()
-        // Before the store joins the cluster and announces the address (see ListenAddress).
+        // The check says why an address cannot be bound (the gRPC core does not).
         try ListenAddress.checkBindable(config.storeAddress)
         if !config.statusAddress.isEmpty { try ListenAddress.checkBindable(config.statusAddress) }
         guard config.raft else { return try StoreServer(config: config, logger: logger) }
-        var raftConfig = config.raftStoreConfig
-        // The store's own connections (to the scheduler and other stores) use the same TLS settings.
-        raftConfig.tls = try config.security.tls()
-        let node = try await RaftStoreNode.start(config: raftConfig, dataPath: config.dataPath,
-                                                 storeAddress: config.storeAddress, schedulerAddress: config.schedulerAddress,
-                                                 logger: logger)
+        // Claim the address before the store joins the cluster and announces it: a store that
+        // cannot listen must not register (the status port can only be checked; see ListenAddress).
+        let server = try bind(config)
         do {
-            return try StoreServer(config: config, logger: logger, storage: node.storage, extra: node.handlers, mode: .raft(node))
+            var raftConfig = config.raftStoreConfig
+            // The store's own connections (to the scheduler and other stores) use the same TLS settings.
+            raftConfig.tls = try config.security.tls()
+            let node = try await RaftStoreNode.start(config: raftConfig, dataPath: config.dataPath,
+                                                     storeAddress: config.storeAddress, schedulerAddress: config.schedulerAddress,
+                                                     logger: logger)
+            do {
+                return try StoreServer(config: config, logger: logger, storage: node.storage, extra: node.handlers,
+                                       mode: .raft(node), server: server)
+            } catch {
+                node.stop()
+                throw error
+            }
         } catch {
-            node.stop()
+            await server.shutdown(gracePeriod: .zero)
             throw error
         }
     }
 
-    private init(config: StoreConfig, logger: Logger, storage: any KVStorage, extra: ServiceHandlers, mode: Mode) throws {
+    /// The gRPC server on the store's address, bound and not yet serving.
+    private static func bind(_ config: StoreConfig) throws -> GRPCServer {
+        try GRPCServer(address: config.storeAddress, maxMessageBytes: Int(config.maxGrpcMessageSize), tls: try config.security.tls())
+    }
+
+    private init(config: StoreConfig, logger: Logger, storage: any KVStorage, extra: ServiceHandlers, mode: Mode,
+                 server: GRPCServer? = nil) throws {
         self.config = config
         self.logger = logger
         self.mode = mode
@@ -85,9 +102,8 @@ public final class StoreServer: Sendable {
         handlers.merge(extra)
         operability = ServerOperability(role: "store", services: ["tinykvpb.TinyKv"])
         handlers.merge(operability.handlers)
-        server = try GRPCServer(
-            address: config.storeAddress, handlers: handlers.byPath,
-            maxMessageBytes: Int(config.maxGrpcMessageSize), tls: try config.security.tls())
+        self.handlers = handlers.byPath
+        self.server = try server ?? Self.bind(config)
     }
 
     /// The port the server is bound to.
@@ -102,7 +118,7 @@ public final class StoreServer: Sendable {
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
     public func run() async throws {
-        server.start()
+        server.start(adding: handlers)
         // Both modes are ready once listening: a raft store has joined the cluster before it gets here.
         operability.health.setAll(.serving)
         logger.info("tinykv-server serving", metadata: [

@@ -46,7 +46,7 @@ public final class GRPCServer: Sendable {
     ///   `TLSConfigError` if `tls` lacks a certificate or key.
     public init(
         address: String,
-        handlers: [String: MethodHandler],
+        handlers: [String: MethodHandler] = [:],
         completionQueueThreads: Int? = nil,
         maxMessageBytes: Int = GRPCDefaults.maxMessageBytes,
         pendingRequestsPerQueue: Int = 64,
@@ -71,6 +71,13 @@ public final class GRPCServer: Sendable {
         core.start()
     }
 
+    /// Starts accepting calls, serving `handlers` besides those given at init (they win on the
+    /// same path). The port is bound from init on, so a server can claim its address before the
+    /// handlers exist (a store checks its port before it joins the cluster). Calling it again has no effect.
+    public func start(adding handlers: [String: MethodHandler]) {
+        core.start(adding: handlers)
+    }
+
     /// Graceful shutdown: stops accepting calls, lets in-flight calls finish
     /// for up to `gracePeriod`, then cancels the rest (their handlers' tasks
     /// are cancelled and their sends/receives fail), waits until the core has
@@ -83,15 +90,16 @@ public final class GRPCServer: Sendable {
 
 /// The server's state shared with its poll threads and calls.
 final class ServerCore: @unchecked Sendable {
-    // @unchecked: `server` is written once in init; the core API is
-    // thread-safe; mutable state lives in `phase` (a Mutex).
+    // @unchecked: `server` is written once in init; `handlers` only before the core starts
+    // (calls arrive after `grpc_server_start`); the core API is thread-safe; mutable state
+    // lives in `phase` (a Mutex).
     private enum Phase { case created, running, shuttingDown, stopped }
 
     private let server: OpaquePointer
     private let queues: [CompletionQueue]
     /// The queues are this server's own (shut down with it), not the shared one.
     private let ownsQueues: Bool
-    private let handlers: [String: MethodHandler]
+    private var handlers: [String: MethodHandler]
     private let pendingRequestsPerQueue: Int
     private let phase = Mutex(Phase.created)
     private let stopped = OneShot<Void>()
@@ -123,13 +131,14 @@ final class ServerCore: @unchecked Sendable {
         }
     }
 
-    func start() {
+    func start(adding extra: [String: MethodHandler] = [:]) {
         let first = phase.withLock { p in
             guard p == .created else { return false }
             p = .running
             return true
         }
         guard first else { return }
+        handlers.merge(extra) { _, added in added }
         grpc_server_start(server)
         for queue in queues {
             for _ in 0..<pendingRequestsPerQueue {

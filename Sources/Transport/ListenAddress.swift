@@ -2,9 +2,10 @@ import Glibc
 
 /// A check that a server could listen on an address, made before anything announces it.
 ///
-/// A store registers its address with the scheduler before its gRPC server exists (the
-/// handlers need the joined raft store); without this check, a port already in use was only
-/// found after the store had told the cluster to reach it there.
+/// It says why an address cannot be bound, which the gRPC core does not. A store also binds
+/// its gRPC address before it joins the cluster (``GRPCServer/start(adding:)`` serves the
+/// handlers once the joined raft store exists), so a port taken after the check still fails
+/// before the store registers; the status port is only checked.
 public enum ListenAddress {
     /// Binds and closes a socket on `address` ("host:port", "[v6 address]:port") the way the
     /// gRPC core binds it (SO_REUSEADDR, no SO_REUSEPORT): succeeds when any resolved address

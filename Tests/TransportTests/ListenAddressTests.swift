@@ -27,6 +27,21 @@ final class ListenAddressTests: XCTestCase {
         await second.shutdown(gracePeriod: .zero)
     }
 
+    /// A server holds its port from init, before its handlers exist: nothing else can take the
+    /// address meanwhile, and `start(adding:)` then serves the handlers given late.
+    func testAServerBindsAtInitAndServesHandlersGivenAtStart() async throws {
+        let server = try GRPCServer(address: "127.0.0.1:0")
+        let address = "127.0.0.1:\(server.port)"
+        XCTAssertThrowsError(try ListenAddress.checkBindable(address))
+        XCTAssertThrowsError(try GRPCServer(address: address))
+        server.start(adding: testHandlers(probe: Probe()))
+        let channel = GRPCChannel(target: address)
+        let reply = try await channel.unary(method: "/test.Echo/Unary", request: [4, 2])
+        XCTAssertEqual(reply, [4, 2])
+        channel.close()
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
     func testMalformedAndUnresolvableAddressesAreRefused() {
         for address in ["127.0.0.1", "127.0.0.1:", "[::1]", "no-such-host.invalid:20160"] {
             XCTAssertThrowsError(try ListenAddress.checkBindable(address), address)
