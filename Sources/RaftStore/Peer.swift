@@ -56,6 +56,9 @@ final class Peer {
     /// Ticks since the last log GC check / region heartbeat.
     var gcTicks = 0
     var heartbeatTicks = 0
+    /// Followers the last region heartbeat named pending: the scheduler waits for them to catch
+    /// up, so the leader tells it as soon as one has (not at the next periodic heartbeat).
+    var reportedPendingPeers: Set<UInt64> = []
     var splitCheckTicks = 0
     /// Bytes put since the last split check started (starts at ``sizeUnknown``, so every region
     /// is checked once).

@@ -739,7 +739,8 @@ final class RaftPoller: @unchecked Sendable {
                 maybeCheckSplit(peer)
             }
             peer.heartbeatTicks += 1
-            if peer.heartbeatTicks >= heartbeatTicks {
+            if peer.heartbeatTicks >= heartbeatTicks
+                || (!peer.reportedPendingPeers.isEmpty && !peer.reportedPendingPeers.isSubset(of: pendingPeerIDs(peer))) {
                 peer.heartbeatTicks = 0
                 sendRegionHeartbeat(peer)
             }
@@ -779,14 +780,22 @@ final class RaftPoller: @unchecked Sendable {
 
     private func sendRegionHeartbeat(_ peer: Peer) {
         var request = Schedulerpb.RegionHeartbeatRequest(region: peer.region, leader: peer.meta)
-        let status = peer.raw.status()
-        // Pending, as in TiKV: the peer lacks entries this leader no longer has (it needs a snapshot).
-        let truncatedIndex = max((try? peer.storage.firstIndex()) ?? 1, 1) - 1
-        request.pendingPeers = status.progress.compactMap { id, progress in
-            id != peer.meta.id && progress.match < truncatedIndex ? peer.peerCache[id] : nil
-        }
+        let pending = pendingPeerIDs(peer)
+        request.pendingPeers = pending.compactMap { peer.peerCache[$0] }
+        peer.reportedPendingPeers = pending
         request.approximateSize = max(regionSize(peer.region), peer.approximateSize)
         regionHeartbeat(request)
+    }
+
+    /// The leader's followers that are pending, as in TiKV: they lack entries this leader no
+    /// longer has (they need a snapshot).
+    private func pendingPeerIDs(_ peer: Peer) -> Set<UInt64> {
+        let truncatedIndex = max((try? peer.storage.firstIndex()) ?? 1, 1) - 1
+        var pending = Set<UInt64>()
+        for (id, progress) in peer.raw.status().progress where id != peer.meta.id && progress.match < truncatedIndex {
+            pending.insert(id)
+        }
+        return pending
     }
 
     // MARK: - Split

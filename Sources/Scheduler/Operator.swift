@@ -23,6 +23,16 @@ enum OperatorStep: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether the region already shows the step's membership change, finished or not: a new
+    /// peer is there but still catching up. PD counts such a step's conf_ver bump too.
+    func hasTakenEffect(_ region: RegionInfo) -> Bool {
+        switch self {
+        case .transferLeader: return isFinished(region)
+        case .addPeer(let to, let peerID): return region.peer(onStore: to)?.id == peerID
+        case .removePeer(let from): return !region.hasPeer(onStore: from)
+        }
+    }
+
     /// Whether the step changes the membership (bumps conf_ver when done).
     var isConfChange: Bool {
         if case .transferLeader = self { return false }
@@ -112,9 +122,14 @@ struct Operator: Sendable {
     /// or more membership changes than its finished steps explain (PD's CheckStale).
     func isStale(_ region: RegionInfo) -> Bool {
         let latest = region.epoch
-        let expectedConfChanges = UInt64(steps[..<currentStep].filter(\.isConfChange).count)
+        var expectedConfChanges = UInt64(steps[..<currentStep].filter(\.isConfChange).count)
+        // The current step's change may be there already (its new peer still catching up).
+        if let step = currentStepIfAny, step.isConfChange, step.hasTakenEffect(region) { expectedConfChanges += 1 }
         return latest.version > regionEpoch.version || latest.confVer > regionEpoch.confVer + expectedConfChanges
     }
+
+    /// The first unfinished step, nil once all are done.
+    var currentStepIfAny: OperatorStep? { currentStep < steps.count ? steps[currentStep] : nil }
 
     /// The remaining steps' effect on store loads, so schedulers count in-flight work.
     func addInfluence(to influence: inout [UInt64: StoreInfluence], regionSize: UInt64) {

@@ -73,8 +73,14 @@ final class OperatorController: Sendable {
                 finish(&s, op, .timeout)
                 return nil
             }
-            guard !op.isStale(region), let command = Operator.command(for: step, region: region) else {
+            guard !op.isStale(region) else {
                 finish(&s, op, .cancel, reason: "the region changed under it")
+                return nil
+            }
+            // Done but not finished (a new peer catching up): nothing to send, wait.
+            if step.hasTakenEffect(region) { return nil }
+            guard let command = Operator.command(for: step, region: region) else {
+                finish(&s, op, .cancel, reason: "its step no longer fits the region")
                 return nil
             }
             return command

@@ -232,6 +232,42 @@ final class SchedulingTests: SchedulerTestCase {
         XCTAssertNotNil(server.processRegionHeartbeat(makeRegion(1, "", "", stores: [1, 2, 3]), now: clock.now)?.changePeer)
     }
 
+    /// A new peer that is in the region but still catching up (pending) is the operator's own
+    /// step taking effect: the operator waits for it, sending nothing, instead of taking the
+    /// conf_ver bump for someone else's change and cancelling (which left a fourth replica to the
+    /// replica checker, free to remove a caught-up peer while the new one was still behind).
+    func testAnOperatorWaitsForItsNewPeerToCatchUp() async throws {
+        let clock = FakeClock()
+        let server = try await makeCluster(stores: 4, clock: clock)
+        let before = makeRegion(1, "", "", stores: [1, 2, 3], leaderStore: 2)
+        _ = server.processRegionHeartbeat(before, now: clock.now)
+        let move = Operator(region: before, kind: .region, desc: "balance region: move peer from store 1 to store 4",
+                            steps: [.addPeer(toStore: 4, peerID: 99), .removePeer(fromStore: 1)],
+                            createdAt: clock.now, timeout: 10 * 60 * 1_000)
+        XCTAssertTrue(server.operators.add(move))
+        XCTAssertEqual(server.processRegionHeartbeat(before, now: clock.now)?.changePeer?.peer?.id, 99)
+
+        var added = before
+        added.region.peers.append(Metapb.Peer(id: 99, storeId: 4))
+        added.region.regionEpoch!.confVer += 1
+        added.pendingPeers = [Metapb.Peer(id: 99, storeId: 4)]
+        clock.advance(1_000)
+        XCTAssertNil(server.processRegionHeartbeat(added, now: clock.now), "nothing to send while the new peer catches up")
+        expectEqual(await server.getOperator(.init(regionId: 1)).status, .running)
+
+        added.pendingPeers = []
+        clock.advance(1_000)
+        let next = server.processRegionHeartbeat(added, now: clock.now)
+        XCTAssertEqual(next?.changePeer?.changeType, .removeNode)
+        XCTAssertEqual(next?.changePeer?.peer?.storeId, 1)
+
+        // Someone else's membership change on top of it still makes the operator stale.
+        var other = added
+        other.region.regionEpoch!.confVer += 1
+        XCTAssertNil(server.processRegionHeartbeat(other, now: clock.now))
+        expectEqual(await server.getOperator(.init(regionId: 1)).status, .cancel)
+    }
+
     /// A balance move stuck on its new peer (it never catches up) does not keep a region with a
     /// replica on a down store waiting for the move's 10-minute timeout: the repair replaces it.
     /// A move that removes that replica itself goes on.
