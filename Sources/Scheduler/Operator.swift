@@ -87,7 +87,7 @@ struct Operator: Sendable {
         let before = currentStep
         while currentStep < steps.count, steps[currentStep].isFinished(region) { currentStep += 1 }
         if let now, stepStartedAt == nil || currentStep != before { stepStartedAt = currentStep == 0 ? createdAt : now }
-        return isFinished ? nil : steps[currentStep]
+        return remainingSteps.first
     }
 
     /// Whether the current step is a leader transfer that has not happened within `limit`
@@ -95,13 +95,13 @@ struct Operator: Sendable {
     /// waiting for the whole operator's timeout would block the region for minutes (PD also
     /// times out each transfer-leader step on its own).
     func isStepTimedOut(now: UInt64, transferLeaderLimit limit: UInt64) -> Bool {
-        guard currentStep < steps.count, case .transferLeader = steps[currentStep], let started = stepStartedAt else { return false }
+        guard case .transferLeader = remainingSteps.first, let started = stepStartedAt else { return false }
         return now > started && now - started > limit
     }
 
     /// The stores the remaining steps move a replica or the leadership to.
     var remainingTargets: [UInt64] {
-        steps[min(currentStep, steps.count)...].compactMap { step in
+        remainingSteps.compactMap { step in
             switch step {
             case .transferLeader(_, let to): return to
             case .addPeer(let to, _): return to
@@ -112,7 +112,7 @@ struct Operator: Sendable {
 
     /// Whether a remaining step removes the region's replica on `store`.
     func willRemovePeer(onStore store: UInt64) -> Bool {
-        steps[min(currentStep, steps.count)...].contains { step in
+        remainingSteps.contains { step in
             if case .removePeer(let from) = step { return from == store }
             return false
         }
@@ -124,16 +124,16 @@ struct Operator: Sendable {
         let latest = region.epoch
         var expectedConfChanges = UInt64(steps[..<currentStep].filter(\.isConfChange).count)
         // The current step's change may be there already (its new peer still catching up).
-        if let step = currentStepIfAny, step.isConfChange, step.hasTakenEffect(region) { expectedConfChanges += 1 }
+        if let step = remainingSteps.first, step.isConfChange, step.hasTakenEffect(region) { expectedConfChanges += 1 }
         return latest.version > regionEpoch.version || latest.confVer > regionEpoch.confVer + expectedConfChanges
     }
 
-    /// The first unfinished step, nil once all are done.
-    var currentStepIfAny: OperatorStep? { currentStep < steps.count ? steps[currentStep] : nil }
+    /// The unfinished steps, the current one first.
+    var remainingSteps: ArraySlice<OperatorStep> { steps[min(currentStep, steps.count)...] }
 
     /// The remaining steps' effect on store loads, so schedulers count in-flight work.
     func addInfluence(to influence: inout [UInt64: StoreInfluence], regionSize: UInt64) {
-        for step in steps[min(currentStep, steps.count)...] {
+        for step in remainingSteps {
             switch step {
             case .transferLeader(let from, let to):
                 influence[from, default: .init()].leaders -= 1

@@ -66,15 +66,10 @@ public final class GRPCServer: Sendable {
         self.port = core.port
     }
 
-    /// Starts accepting calls. Calling it again has no effect.
-    public func start() {
-        core.start()
-    }
-
     /// Starts accepting calls, serving `handlers` besides those given at init (they win on the
     /// same path). The port is bound from init on, so a server can claim its address before the
     /// handlers exist (a store checks its port before it joins the cluster). Calling it again has no effect.
-    public func start(adding handlers: [String: MethodHandler]) {
+    public func start(adding handlers: [String: MethodHandler] = [:]) {
         core.start(adding: handlers)
     }
 
