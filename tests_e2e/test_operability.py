@@ -407,3 +407,49 @@ def test_servers_with_a_data_dir_that_is_a_file_exit_1_naming_it(workdir):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert f"cannot start: {taken}/kv: Not a directory" in r.stderr and "NSCocoaErrorDomain" not in r.stderr
+
+
+def test_a_raft_store_serves_its_status_port_while_it_waits_to_join(workdir):
+    """The status port is bound before the store joins: /status says "joining" (NOT_SERVING)
+    while the scheduler is away, then the store's mode and SERVING once it has joined."""
+    pd_port, kv_port, kv_status = free_port(), free_port(), free_port()
+    kv = Process([str(BIN / "tinykv-server"), "-scheduler", f"127.0.0.1:{pd_port}", "-addr", f"127.0.0.1:{kv_port}",
+                  "-path", str(workdir / "kv"), "-status-addr", f"127.0.0.1:{kv_status}"], str(workdir / "kv.log"))
+    pd = None
+    try:
+        wait_port(kv_status, kv.proc)
+        status = json.loads(http_get(kv_status, "/status")[2])
+        assert status["mode"] == "joining" and status["health"] == "NOT_SERVING", status
+        assert status["regions"] == 0 and status["leaders"] == 0
+        pd = Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{pd_port}",
+                      "--data-dir", str(workdir / "pd")], str(workdir / "pd.log"))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            status = json.loads(http_get(kv_status, "/status")[2])
+            if status["health"] == "SERVING":
+                break
+            time.sleep(0.2)
+        assert status["health"] == "SERVING" and re.fullmatch(r"raft \(store \d+\)", status["mode"]), status
+        wait_port(kv_port, kv.proc)
+    finally:
+        kv.stop()
+        if pd:
+            pd.stop()
+
+
+def test_a_status_port_in_use_stops_the_store_before_it_joins(workdir):
+    blocker, busy = _occupied_port()
+    pd_port = free_port()
+    pd = Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{pd_port}",
+                  "--data-dir", str(workdir / "pd")], str(workdir / "pd.log"))
+    try:
+        wait_port(pd_port, pd.proc)
+        r = subprocess.run([str(BIN / "tinykv-server"), "-scheduler", f"127.0.0.1:{pd_port}", "-addr", f"127.0.0.1:{free_port()}",
+                            "-path", str(workdir / "kv"), "-status-addr", f"127.0.0.1:{busy}"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        assert f"cannot listen on status address 127.0.0.1:{busy}: Address already in use" in r.stderr
+        assert ctl_json({"pd": f"127.0.0.1:{pd_port}", "kv": "127.0.0.1:1"}, "store", "list") == []
+    finally:
+        pd.stop()
+        blocker.close()

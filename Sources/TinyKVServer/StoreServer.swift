@@ -1,11 +1,9 @@
 import CoprocessorEngine
 import Foundation
 import Logging
-import Metrics
 import Operability
 import RaftStore
 import Storage
-import Synchronization
 import TinyKVProto
 import Transaction
 import Transport
@@ -21,8 +19,8 @@ public final class StoreServer: Sendable {
     private let mode: Mode
     /// Reflection, health, and the status port.
     public let operability: ServerOperability
-    /// Region and leader counts for the status port, refreshed in the background in raft mode.
-    private let regionCounts = Mutex<(regions: Int, leaders: Int)>((1, 1))
+    /// What the status port reports; it serves from before the store joins the cluster.
+    private let statusFacts: StatusFacts
 
     private enum Mode: Sendable {
         case standalone(RocksEngine, StandaloneStorage)
@@ -37,14 +35,21 @@ public final class StoreServer: Sendable {
         let kvPath = config.dataPath + "/kv"
         try FileManager.default.createDirectory(atPath: kvPath, withIntermediateDirectories: true)
         try FailPoints.loadEnvironment()
-        let engine = try RocksEngine(path: kvPath)
-        engine.onWriteFailure { cause in
-            logger.critical("disk write failed; the store stops serving writes until restarted (reads go on)", metadata: [
-                "cause": "\(cause)", "path": "\(kvPath)",
-            ])
+        let status = try StatusPort(config: config, logger: logger, mode: "standalone")
+        do {
+            let engine = try RocksEngine(path: kvPath)
+            engine.onWriteFailure { cause in
+                logger.critical("disk write failed; the store stops serving writes until restarted (reads go on)", metadata: [
+                    "cause": "\(cause)", "path": "\(kvPath)",
+                ])
+            }
+            let storage = StandaloneStorage(engine: engine)
+            try self.init(config: config, logger: logger, storage: storage, extra: ServiceHandlers(), mode: .standalone(engine, storage),
+                          status: status)
+        } catch {
+            status.operability.stop()
+            throw error
         }
-        let storage = StandaloneStorage(engine: engine)
-        try self.init(config: config, logger: logger, storage: storage, extra: ServiceHandlers(), mode: .standalone(engine, storage))
     }
 
     /// Opens the store in the configured mode. With `raft = true` the store joins the cluster
@@ -56,11 +61,18 @@ public final class StoreServer: Sendable {
         try FailPoints.loadEnvironment()
         // The check says why an address cannot be bound (the gRPC core does not).
         try ListenAddress.checkBindable(config.storeAddress)
-        if !config.statusAddress.isEmpty { try ListenAddress.checkBindable(config.statusAddress) }
         guard config.raft else { return try StoreServer(config: config, logger: logger) }
-        // Claim the address before the store joins the cluster and announces it: a store that
-        // cannot listen must not register (the status port can only be checked; see ListenAddress).
-        let server = try bind(config)
+        // Claim both addresses before the store joins the cluster and announces it: a store that
+        // cannot listen must not register. The status port serves while the store joins
+        // (health NOT_SERVING, mode "joining").
+        let status = try StatusPort(config: config, logger: logger, mode: "joining")
+        let server: GRPCServer
+        do {
+            server = try bind(config)
+        } catch {
+            status.operability.stop()
+            throw error
+        }
         do {
             var raftConfig = config.raftStoreConfig
             // The store's own connections (to the scheduler and other stores) use the same TLS settings.
@@ -70,13 +82,14 @@ public final class StoreServer: Sendable {
                                                      logger: logger)
             do {
                 return try StoreServer(config: config, logger: logger, storage: node.storage, extra: node.handlers,
-                                       mode: .raft(node), server: server)
+                                       mode: .raft(node), status: status, server: server)
             } catch {
                 node.stop()
                 throw error
             }
         } catch {
             await server.shutdown(gracePeriod: .zero)
+            status.operability.stop()
             throw error
         }
     }
@@ -87,7 +100,7 @@ public final class StoreServer: Sendable {
     }
 
     private init(config: StoreConfig, logger: Logger, storage: any KVStorage, extra: ServiceHandlers, mode: Mode,
-                 server: GRPCServer? = nil) throws {
+                 status: StatusPort, server: GRPCServer? = nil) throws {
         self.config = config
         self.logger = logger
         self.mode = mode
@@ -100,10 +113,12 @@ public final class StoreServer: Sendable {
             raw: RawKVService(storage: storage), transactions: transactions, coprocessor: coprocessor,
             limits: config.requestLimits)
         handlers.merge(extra)
-        operability = ServerOperability(role: "store", services: ["tinykvpb.TinyKv"])
+        operability = status.operability
+        statusFacts = status.facts
         handlers.merge(operability.handlers)
         self.handlers = handlers.byPath
         self.server = try server ?? Self.bind(config)
+        statusFacts.mode.withLock { $0 = modeName }
     }
 
     /// The port the server is bound to.
@@ -126,11 +141,7 @@ public final class StoreServer: Sendable {
             "tls": "\(config.security.isEnabled ? (config.security.caPath.isEmpty ? "tls" : "mutual-tls") : "off")",
         ])
         // The counts only feed the status port: no polling of the raft thread without it.
-        var counter: Task<Void, Never>?
-        if !config.statusAddress.isEmpty {
-            counter = Task { await refreshRegionCounts() }
-            try startStatusServer()
-        }
+        let counter = config.statusAddress.isEmpty ? nil : Task { await refreshRegionCounts() }
         let signal = await SignalWaiter.waitForTermination()
         logger.info("received \(signal), shutting down")
         counter?.cancel()
@@ -152,34 +163,9 @@ public final class StoreServer: Sendable {
         guard case .raft(let node) = mode else { return }
         while !Task.isCancelled {
             let regions = await node.regions()
-            regionCounts.withLock { $0 = (regions.count, regions.filter(\.isLeader).count) }
+            statusFacts.counts.withLock { $0 = (regions.count, regions.filter(\.isLeader).count) }
             try? await Task.sleep(for: .seconds(2))
         }
-    }
-}
-
-extension StoreServer {
-    /// Serves `/metrics` (storage size, region and leader counts, RPC metrics) and `/status`.
-    private func startStatusServer() throws {
-        let sizeGauge = Gauge(label: "tinykv_store_size_bytes")
-        let regionGauge = Gauge(label: "tinykv_region_count")
-        let leaderGauge = Gauge(label: "tinykv_leader_count")
-        let dataPath = config.dataPath
-        let mode = modeName
-        let counts: @Sendable () -> (regions: Int, leaders: Int) = { self.regionCounts.withLock { $0 } }
-        let port = try operability.startStatusServer(
-            address: config.statusAddress, grpcAddress: config.storeAddress,
-            refresh: {
-                sizeGauge.record(directorySize(dataPath))
-                let (regions, leaders) = counts()
-                regionGauge.record(regions)
-                leaderGauge.record(leaders)
-            },
-            details: {
-                let (regions, leaders) = counts()
-                return ["mode": mode, "data_path": dataPath, "scheduler": self.config.schedulerAddress, "regions": regions, "leaders": leaders]
-            })
-        logger.info("status server listening", metadata: ["status-addr": "\(config.statusAddress)", "port": "\(port)"])
     }
 }
 
