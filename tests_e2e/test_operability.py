@@ -359,6 +359,14 @@ def test_status_port_is_off_by_default(workdir):
 
 # --- startup failures -------------------------------------------------------------------------
 
+def _scheduler(workdir, port):
+    """A scheduler on `port`, listening."""
+    pd = Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{port}",
+                  "--data-dir", str(workdir / "pd")], str(workdir / "pd.log"))
+    wait_port(port, pd.proc)
+    return pd
+
+
 def _occupied_port():
     """A listening socket on a free port (closed by the caller)."""
     import socket
@@ -379,10 +387,8 @@ def test_servers_on_a_port_in_use_exit_1_with_one_clear_line(workdir):
         assert "crashed" not in r.stderr and "terminate called" not in r.stderr
 
         pd_port = free_port()
-        pd = Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{pd_port}",
-                      "--data-dir", str(workdir / "pd")], str(workdir / "pd.log"))
+        pd = _scheduler(workdir, pd_port)
         try:
-            wait_port(pd_port, pd.proc)
             r = subprocess.run([str(BIN / "tinykv-server"), "-scheduler", f"127.0.0.1:{pd_port}", "-addr", f"127.0.0.1:{busy}",
                                 "-path", str(workdir / "kv")], capture_output=True, text=True, timeout=60)
             assert r.returncode == 1, (r.returncode, r.stderr)
@@ -421,8 +427,7 @@ def test_a_raft_store_serves_its_status_port_while_it_waits_to_join(workdir):
         status = json.loads(http_get(kv_status, "/status")[2])
         assert status["mode"] == "joining" and status["health"] == "NOT_SERVING", status
         assert status["regions"] == 0 and status["leaders"] == 0
-        pd = Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{pd_port}",
-                      "--data-dir", str(workdir / "pd")], str(workdir / "pd.log"))
+        pd = _scheduler(workdir, pd_port)
         deadline = time.time() + 60
         while time.time() < deadline:
             status = json.loads(http_get(kv_status, "/status")[2])
@@ -440,10 +445,8 @@ def test_a_raft_store_serves_its_status_port_while_it_waits_to_join(workdir):
 def test_a_status_port_in_use_stops_the_store_before_it_joins(workdir):
     blocker, busy = _occupied_port()
     pd_port = free_port()
-    pd = Process([str(BIN / "tinyscheduler-server"), "--client-urls", f"http://127.0.0.1:{pd_port}",
-                  "--data-dir", str(workdir / "pd")], str(workdir / "pd.log"))
+    pd = _scheduler(workdir, pd_port)
     try:
-        wait_port(pd_port, pd.proc)
         r = subprocess.run([str(BIN / "tinykv-server"), "-scheduler", f"127.0.0.1:{pd_port}", "-addr", f"127.0.0.1:{free_port()}",
                             "-path", str(workdir / "kv"), "-status-addr", f"127.0.0.1:{busy}"],
                            capture_output=True, text=True, timeout=60)
