@@ -10,9 +10,9 @@ final class StatusFacts: Sendable {
     /// "standalone", "joining" (a raft store before it has joined), "raft (store N)".
     let mode: Mutex<String>
 
-    init(mode: String) {
+    init(mode: String, counts: (regions: Int, leaders: Int)) {
         self.mode = Mutex(mode)
-        counts = Mutex(mode == "standalone" ? (1, 1) : (0, 0))
+        self.counts = Mutex(counts)
     }
 }
 
@@ -23,8 +23,10 @@ struct StatusPort {
     let operability = ServerOperability(role: "store", services: ["tinykvpb.TinyKv"])
     let facts: StatusFacts
 
-    init(config: StoreConfig, logger: Logger, mode: String) throws {
-        facts = StatusFacts(mode: mode)
+    /// - Parameter counts: the region and leader counts to report until the first refresh (a
+    ///   standalone store is one region it leads; a joining raft store has none yet).
+    init(config: StoreConfig, logger: Logger, mode: String, counts: (regions: Int, leaders: Int)) throws {
+        facts = StatusFacts(mode: mode, counts: counts)
         guard !config.statusAddress.isEmpty else { return }
         let sizeGauge = Gauge(label: "tinykv_store_size_bytes")
         let regionGauge = Gauge(label: "tinykv_region_count")

@@ -35,7 +35,7 @@ public final class StoreServer: Sendable {
         let kvPath = config.dataPath + "/kv"
         try FileManager.default.createDirectory(atPath: kvPath, withIntermediateDirectories: true)
         try FailPoints.loadEnvironment()
-        let status = try StatusPort(config: config, logger: logger, mode: "standalone")
+        let status = try StatusPort(config: config, logger: logger, mode: "standalone", counts: (1, 1))
         do {
             let engine = try RocksEngine(path: kvPath)
             engine.onWriteFailure { cause in
@@ -65,7 +65,7 @@ public final class StoreServer: Sendable {
         // Claim both addresses before the store joins the cluster and announces it: a store that
         // cannot listen must not register. The status port serves while the store joins
         // (health NOT_SERVING, mode "joining").
-        let status = try StatusPort(config: config, logger: logger, mode: "joining")
+        let status = try StatusPort(config: config, logger: logger, mode: "joining", counts: (0, 0))
         let server: GRPCServer
         do {
             server = try bind(config)
