@@ -5,7 +5,8 @@ import Glibc
 /// It says why an address cannot be bound, which the gRPC core does not. A store also binds
 /// its gRPC address before it joins the cluster (``GRPCServer/start(adding:)`` serves the
 /// handlers once the joined raft store exists), so a port taken after the check still fails
-/// before the store registers; the status port is only checked.
+/// before the store registers. (The store's status port binds in its own `StatusPort`, also
+/// before the store joins; the scheduler checks its status port with this.)
 public enum ListenAddress {
     /// Binds and closes a socket on `address` ("host:port", "[v6 address]:port") the way the
     /// gRPC core binds it (SO_REUSEADDR, no SO_REUSEPORT): succeeds when any resolved address
