@@ -5,8 +5,10 @@ region to 3 replicas, writes go through Raft; killing the leader's store with
 SIGKILL makes writes resume on a new leader within a few election timeouts, and
 every acknowledged write survives killing and restarting every store.
 """
+import re
 import signal
 import time
+import urllib.request
 
 import grpc
 import pytest
@@ -238,3 +240,38 @@ def test_transactions_run_through_raft(cluster):
     assert r.value == b"txn-value" and not r.not_found
     r = cluster._call("KvGet", lambda ctx: kv.GetRequest(context=ctx, key=b"txn-key", version=105))
     assert r.not_found
+
+
+def _metric(port, name):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    m = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(cluster):
+    """A commit index alone is not written on its own (it rides on the next write): one
+    sequential client costs the leader one raft-log write per put, not two (the append, then
+    the commit). Killing every store right after, with the last commit index never written,
+    loses nothing: a restart recovers the commit index from what was applied."""
+    status = {index: free_port() for index in range(3)}
+    for index in range(3):
+        cluster.start_store(index, extra_config=f'status-addr = "127.0.0.1:{status[index]}"\n')
+    cluster.wait_replicas(3)
+    cluster.put(b"warm", b"up")
+    _, leader = cluster.region()
+    leader_address = cluster.store_address(leader.store_id)
+    leader_index = next(i for i, p in cluster.ports.items() if f"127.0.0.1:{p}" == leader_address)
+    port = status[leader_index]
+    appends = _metric(port, "tinykv_raftstore_append_duration_seconds_count")
+    proposals = _metric(port, "tinykv_raftstore_proposal_duration_seconds_count")
+    acked = {}
+    for i in range(100):
+        key, value = f"once{i:03}".encode(), f"v{i}".encode()
+        cluster.put(key, value)
+        acked[key] = value
+    appends = _metric(port, "tinykv_raftstore_append_duration_seconds_count") - appends
+    proposals = _metric(port, "tinykv_raftstore_proposal_duration_seconds_count") - proposals
+    assert cluster.region()[1].store_id == leader.store_id, "the leader changed during the puts"
+    assert proposals >= 100
+    assert appends <= 1.3 * proposals, (appends, proposals)
+    cluster.kill_all_restart_and_check(acked)

@@ -4,6 +4,8 @@
 # Writes bench-results.md. Everything runs on loopback and stops by itself.
 #
 #   STORES (3) / RAFT (true): the TinyKV cluster to measure; SECONDS_PER_RUN (10); CONCURRENCY (64).
+#   ROUNDS (3): both clusters run side by side and the compared workloads run in this many
+#   interleaved rounds (TinyKV, etcd, TinyKV, ...); the targets use each figure's median.
 #   BIN (.build/release): the binaries; OUT (bench-results.md): the results file.
 #   SKIP_ETCD=1 skips the etcd side.
 set -euo pipefail
@@ -11,6 +13,7 @@ cd "$(dirname "$0")/.."
 STORES=${STORES:-3}
 RAFT=${RAFT:-true}
 RUN=${SECONDS_PER_RUN:-10}
+ROUNDS=${ROUNDS:-3}
 CONC=${CONCURRENCY:-64}
 BIN=${BIN:-.build/release}
 OUT=${OUT:-bench-results.md}
@@ -50,28 +53,28 @@ KVLOAD="$WORK/kvload/kvload"
 {
   echo "# Benchmark results"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores; TinyKV: $STORES store(s), raft=$RAFT, release build; fsync on; 16-byte keys, 100-byte values; ${RUN}s per run."
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores; TinyKV: $STORES store(s), raft=$RAFT, release build; fsync on; 16-byte keys, 100-byte values; ${RUN}s per run; $ROUNDS interleaved round(s)."
   echo
-  echo "| system | tool | workload | clients | ops/s | p50 ms | p99 ms | p99.9 ms |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| system | tool | workload | clients | round | ops/s | p50 ms | p99 ms | p99.9 ms |"
+  echo "|---|---|---|---|---|---|---|---|---|"
 } > "$OUT"
 
-row() { # system tool line
-  local system=$1 tool=$2 line=$3
-  python3 - "$system" "$tool" "$line" "$WORK/rows.tsv" >> "$OUT" <<'PY'
+row() { # system tool round line
+  local system=$1 tool=$2 round=$3 line=$4
+  python3 - "$system" "$tool" "$round" "$line" "$WORK/rows.tsv" >> "$OUT" <<'PY'
 import re, sys
-system, tool, line = sys.argv[1:4]
+system, tool, round_, line = sys.argv[1:5]
 workload = line.split()[0]
 ops = re.search(r"ops/s=\s*([\d.]+)", line).group(1)
 p50 = re.search(r"p50(?:_ms)?=([\d.]+)", line).group(1)
 p99 = re.search(r"p99(?:_ms)?=([\d.]+)", line).group(1)
 p999 = re.search(r"p(?:999_ms|99\.9)=([\d.]+)", line).group(1)
 conc = re.search(r"conc=\s*(\d+)", line).group(1)
-print(f"| {system} | {tool} | {workload} | {conc} | {float(ops):.0f} | {p50} | {p99} | {p999} |")
-with open(sys.argv[4], "a") as raw:
-    raw.write(f"{system}\t{workload}\t{conc}\t{ops}\t{p50}\t{p99}\n")
+print(f"| {system} | {tool} | {workload} | {conc} | {round_} | {float(ops):.0f} | {p50} | {p99} | {p999} |")
+with open(sys.argv[5], "a") as raw:
+    raw.write(f"{system}\t{workload}\t{conc}\t{round_}\t{ops}\t{p50}\t{p99}\n")
 PY
-  echo "$system $tool: $line"
+  echo "$system $tool (round $round): $line"
 }
 
 # --- TinyKV
@@ -103,22 +106,8 @@ if [ "$RAFT" = true ] && [ "$STORES" -ge 3 ]; then
   done
 fi
 
-row TinyKV kvload "$("$KVLOAD" --workload raw-put --scheduler 127.0.0.1:2379 --concurrency "$CONC" --seconds "$RUN")"
-row TinyKV kvload "$("$KVLOAD" --workload raw-get --scheduler 127.0.0.1:2379 --concurrency "$CONC" --seconds "$RUN" --prefill)"
-row TinyKV kvload "$("$KVLOAD" --workload raw-put --scheduler 127.0.0.1:2379 --concurrency 1 --seconds "$RUN")"
-row TinyKV kvload "$("$KVLOAD" --workload txn-put --scheduler 127.0.0.1:2379 --concurrency "$CONC" --seconds "$RUN")"
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload raw-mixed --concurrency "$CONC" --duration "$RUN")"
-# Raw put again, on the stores the workloads above filled: the transactions' own baseline.
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload raw-put --concurrency "$CONC" --duration "$RUN" | sed 's/^raw-put  */raw-put-filled /')"
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload txn --txn-keys 2 --concurrency "$CONC" --keys 100000 --duration "$RUN")"
-# The same transactions without the reads (prewrite + commit only), reported as txn-writes.
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload txn --txn-keys 2 --no-txn-reads --concurrency "$CONC" --keys 100000 --duration "$RUN" | sed 's/^txn  */txn-writes /')"
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload tso --concurrency 1 --duration "$RUN")"
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload tso --concurrency "$CONC" --duration "$RUN")"
-row TinyKV tinykv-bench "$("$BIN/tinykv-bench" --workload tso --concurrency 8 --tso-count 1000 --duration "$RUN")"
-stop_all
-
-# --- etcd 3.4 (Debian etcd-server), 3 members on loopback
+# --- etcd 3.4 (Debian etcd-server), 3 members on loopback, running alongside (idle while TinyKV runs)
+ETCD=0
 if [ "${SKIP_ETCD:-0}" != 1 ] && command -v etcd >/dev/null; then
   cluster="n1=http://127.0.0.1:12380,n2=http://127.0.0.1:22380,n3=http://127.0.0.1:32380"
   for n in 1 2 3; do
@@ -129,51 +118,96 @@ if [ "${SKIP_ETCD:-0}" != 1 ] && command -v etcd >/dev/null; then
     pids+=($!)
   done
   wait_port 12379; sleep 2
-  row etcd kvload "$("$KVLOAD" --workload etcd-put --target 127.0.0.1:12379 --concurrency "$CONC" --seconds "$RUN")"
-  row etcd kvload "$("$KVLOAD" --workload etcd-get --target 127.0.0.1:12379 --concurrency "$CONC" --seconds "$RUN" --prefill)"
-  row etcd kvload "$("$KVLOAD" --workload etcd-put --target 127.0.0.1:12379 --concurrency 1 --seconds "$RUN")"
+  ETCD=1
 fi
-# --- The issue's targets, ours against etcd's figures of this same run.
-python3 - "$WORK/rows.tsv" "$CONC" >> "$OUT" <<'PY'
-import sys
-rows = {}
+
+tinykv_kvload() { "$KVLOAD" --scheduler 127.0.0.1:2379 --seconds "$RUN" "$@"; }
+etcd_kvload() { "$KVLOAD" --target 127.0.0.1:12379 --seconds "$RUN" "$@"; }
+bench() { "$BIN/tinykv-bench" --duration "$RUN" "$@"; }
+# The compared workloads, in rounds that alternate between the two systems: on a noisy machine
+# (this VM's disk and CPU drift by tens of percent within minutes) a ratio of figures taken minutes
+# apart says little; medians of interleaved rounds say more. Reads prefill their keys in round 1.
+for ((round = 1; round <= ROUNDS; round++)); do
+  prefill=(); [ "$round" = 1 ] && prefill=(--prefill)
+  row TinyKV kvload "$round" "$(tinykv_kvload --workload raw-put --concurrency "$CONC")"
+  [ "$ETCD" = 1 ] && row etcd kvload "$round" "$(etcd_kvload --workload etcd-put --concurrency "$CONC")"
+  row TinyKV kvload "$round" "$(tinykv_kvload --workload raw-put --concurrency 1)"
+  [ "$ETCD" = 1 ] && row etcd kvload "$round" "$(etcd_kvload --workload etcd-put --concurrency 1)"
+  row TinyKV kvload "$round" "$(tinykv_kvload --workload raw-get --concurrency "$CONC" "${prefill[@]}")"
+  [ "$ETCD" = 1 ] && row etcd kvload "$round" "$(etcd_kvload --workload etcd-get --concurrency "$CONC" "${prefill[@]}")"
+  row TinyKV kvload "$round" "$(tinykv_kvload --workload txn-put --concurrency "$CONC")"
+  # Raw put by the transactions' own client, just before them: their same-client baseline.
+  row TinyKV tinykv-bench "$round" "$(bench --workload raw-put --concurrency "$CONC" | sed 's/^raw-put  */raw-put-filled /')"
+  row TinyKV tinykv-bench "$round" "$(bench --workload txn --txn-keys 2 --concurrency "$CONC" --keys 100000)"
+  # The same transactions without the reads (prewrite + commit only), reported as txn-writes.
+  row TinyKV tinykv-bench "$round" "$(bench --workload txn --txn-keys 2 --no-txn-reads --concurrency "$CONC" --keys 100000 | sed 's/^txn  */txn-writes /')"
+done
+row TinyKV tinykv-bench 1 "$(bench --workload raw-mixed --concurrency "$CONC")"
+row TinyKV tinykv-bench 1 "$(bench --workload tso --concurrency 1)"
+row TinyKV tinykv-bench 1 "$(bench --workload tso --concurrency "$CONC")"
+row TinyKV tinykv-bench 1 "$(bench --workload tso --concurrency 8 --tso-count 1000)"
+stop_all
+# --- The issue's targets, ours against etcd's figures of this same run: each figure is the median
+# of its rounds (ops/s and latencies separately); a ratio's per-round values follow in the last column.
+python3 - "$WORK/rows.tsv" "$CONC" "$ROUNDS" >> "$OUT" <<'PY'
+import statistics, sys
+rounds = {}
 for line in open(sys.argv[1]):
-    system, workload, conc, ops, p50, p99 = line.rstrip("\n").split("\t")
-    rows[(system, workload, conc)] = (float(ops), float(p50), float(p99))
-conc = sys.argv[2]
-def get(system, workload, c=conc): return rows.get((system, workload, c))
-print("\n## Targets\n")
-print("| target | TinyKV | etcd | ratio | met |")
-print("|---|---|---|---|---|")
-def fmt(r): return f"{r[0]:.0f} ops/s, p50 {r[1]} ms, p99 {r[2]} ms" if r else "n/a"
-def line(name, ours, theirs, ratio, met):
-    print(f"| {name} | {fmt(ours)} | {fmt(theirs)} | {ratio} | {met} |")
-put, eput = get("TinyKV", "raw-put"), get("etcd", "etcd-put")
+    system, workload, conc, round_, ops, p50, p99 = line.rstrip("\n").split("\t")
+    rounds.setdefault((system, workload, conc), {})[int(round_)] = (float(ops), float(p50), float(p99))
+conc, nrounds = sys.argv[2], int(sys.argv[3])
+def get(system, workload, c=conc):
+    """The median figures of a workload's rounds, or None."""
+    r = rounds.get((system, workload, c))
+    if not r: return None
+    return tuple(statistics.median(v[i] for v in r.values()) for i in range(3))
+def per_round(a, b, value):
+    """value(a_round, b_round) for each round both workloads ran in."""
+    ra, rb = rounds.get(a, {}), rounds.get(b, {})
+    return [value(ra[n], rb[n]) for n in sorted(ra) if n in rb]
+def fmt(r): return f"{r[0]:.0f} ops/s, p50 {r[1]:.3f} ms, p99 {r[2]:.3f} ms" if r else "n/a"
+print(f"\n## Targets (medians of {nrounds} round(s))\n")
+print("| target | TinyKV | etcd | ratio | met | per round |")
+print("|---|---|---|---|---|---|")
+def line(name, ours, theirs, ratio, met, rounds_=None):
+    detail = ", ".join(f"{x:.2f}" for x in rounds_) if rounds_ else ""
+    print(f"| {name} | {fmt(ours)} | {fmt(theirs)} | {ratio} | {met} | {detail} |")
+T, E = "TinyKV", "etcd"
+put, eput = get(T, "raw-put"), get(E, "etcd-put")
 if put and eput:
-    line("raw put >= 1.0x etcd put, p99 <= etcd's", put, eput, f"{put[0]/eput[0]:.2f}x", "yes" if put[0] >= eput[0] and put[2] <= eput[2] else "no")
-get_, eget = get("TinyKV", "raw-get"), get("etcd", "etcd-get")
+    line("raw put >= 1.0x etcd put, p99 <= etcd's", put, eput, f"{put[0]/eput[0]:.2f}x", "yes" if put[0] >= eput[0] and put[2] <= eput[2] else "no",
+         per_round((T, "raw-put", conc), (E, "etcd-put", conc), lambda a, b: a[0] / b[0]))
+get_, eget = get(T, "raw-get"), get(E, "etcd-get")
 if get_ and eget:
-    line("linearizable get >= 1.5x etcd get", get_, eget, f"{get_[0]/eget[0]:.2f}x", "yes" if get_[0] >= 1.5 * eget[0] else "no")
-one, eone = get("TinyKV", "raw-put", "1"), get("etcd", "etcd-put", "1")
+    line("linearizable get >= 1.5x etcd get", get_, eget, f"{get_[0]/eget[0]:.2f}x", "yes" if get_[0] >= 1.5 * eget[0] else "no",
+         per_round((T, "raw-get", conc), (E, "etcd-get", conc), lambda a, b: a[0] / b[0]))
+one, eone = get(T, "raw-put", "1"), get(E, "etcd-put", "1")
 if one and eone:
-    line("1-client put p50 <= etcd's", one, eone, f"{one[1]/eone[1]:.2f}x latency", "yes" if one[1] <= eone[1] else "no")
-txn = get("TinyKV", "txn-put")
+    line("1-client put p50 <= etcd's", one, eone, f"{one[1]/eone[1]:.2f}x latency", "yes" if one[1] <= eone[1] else "no",
+         per_round((T, "raw-put", "1"), (E, "etcd-put", "1"), lambda a, b: a[1] / b[1]))
+txn = get(T, "txn-put")
 if txn:
     line("kvload txn-put >= 6,000 txn/s", txn, None, f"{txn[0]/6000:.2f}x target", "yes" if txn[0] >= 6000 else "no")
-txn2 = get("TinyKV", "txn")
+txn2 = get(T, "txn")
 if txn2 and put:
-    line("2-key txn >= 0.3x raw put", txn2, None, f"{txn2[0]/put[0]:.2f}x raw put", "yes" if txn2[0] >= 0.3 * put[0] else "no")
-writes = get("TinyKV", "txn-writes")
+    line("2-key txn >= 0.3x raw put", txn2, None, f"{txn2[0]/put[0]:.2f}x raw put", "yes" if txn2[0] >= 0.3 * put[0] else "no",
+         per_round((T, "txn", conc), (T, "raw-put", conc), lambda a, b: a[0] / b[0]))
+writes = get(T, "txn-writes")
 if writes and put:
-    line("(2-key txn without the reads, for reference)", writes, None, f"{writes[0]/put[0]:.2f}x raw put", "")
-filled = get("TinyKV", "raw-put-filled")
+    line("(2-key txn without the reads, for reference)", writes, None, f"{writes[0]/put[0]:.2f}x raw put", "",
+         per_round((T, "txn-writes", conc), (T, "raw-put", conc), lambda a, b: a[0] / b[0]))
+filled = get(T, "raw-put-filled")
 if txn2 and filled:
-    line("(2-key txn against a raw put on the same filled stores, just before it)", txn2, None, f"{txn2[0]/filled[0]:.2f}x raw put", "")
-tso = get("TinyKV", "tso")
+    line("(2-key txn against tinykv-bench's raw put just before it, the same client)", txn2, None, f"{txn2[0]/filled[0]:.2f}x raw put", "",
+         per_round((T, "txn", conc), (T, "raw-put-filled", conc), lambda a, b: a[0] / b[0]))
+if writes and filled:
+    line("(2-key txn without the reads, against the same raw put)", writes, None, f"{writes[0]/filled[0]:.2f}x raw put", "",
+         per_round((T, "txn-writes", conc), (T, "raw-put-filled", conc), lambda a, b: a[0] / b[0]))
+tso = get(T, "tso")
 if tso:
     line("TSO unbatched >= 50,000 req/s", tso, None, f"{tso[0]/50000:.2f}x target", "yes" if tso[0] >= 50000 else "no")
 # 8 streams, each request asking for 1,000 timestamps: timestamps/s = requests/s x 1,000.
-batched = get("TinyKV", "tso", "8")
+batched = get(T, "tso", "8")
 if batched:
     line("TSO batched >= 1,000,000 ts/s (8 streams x 1,000 per request)", batched, None,
          f"{batched[0] * 1000 / 1e6:.1f}M ts/s", "yes" if batched[0] * 1000 >= 1_000_000 else "no")

@@ -65,7 +65,8 @@ final class PeerStorage: RaftStorage {
             raftState.hardState = hard
         }
         // Entries already on disk may be applied before the round that learned of their commit
-        // writes the new commit index; a crash in between leaves the commit index behind the
+        // writes the new commit index, and a commit index alone waits for the next write (see
+        // RaftPoller.handleReadies); a crash in between leaves the commit index behind the
         // applied one. They were committed, so the commit index catches up.
         if var hard = raftState.hardState, hard.commit < applyState.appliedIndex, applyState.appliedIndex <= raftState.lastIndex {
             hard.commit = applyState.appliedIndex

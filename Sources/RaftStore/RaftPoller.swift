@@ -51,8 +51,11 @@ final class RaftPoller: @unchecked Sendable {
     private var dirty = Set<UInt64>()
     /// Regions with writes batched this round (``ProposalBatch``).
     private var batchedRegions: [UInt64] = []
-    /// Raft-engine writes produced outside Ready handling (log truncation), written with the next round.
+    /// Raft-engine writes left for the next round's write: log truncations, and hard states
+    /// that changed only the commit index.
     private var pendingRaftBatch = WriteBatch()
+    /// `pendingRaftBatch` holds nothing but commit-index-only hard states.
+    private var pendingHoldsOnlyCommitIndexes = false
     private(set) var tickCount: UInt64 = 0
     private var readSequence: UInt64 = 0
     private let thread = DedicatedThread()
@@ -600,6 +603,7 @@ final class RaftPoller: @unchecked Sendable {
             }
             if let truncated = result.truncatedState {
                 peer.storage.compact(to: truncated, into: &pendingRaftBatch)
+                pendingHoldsOnlyCommitIndexes = false
             }
             peer.sizeDiffHint = peer.sizeDiffHint &+ result.sizeDiff
             for split in result.splits { onSplit(parent: peer, split) }
@@ -640,6 +644,7 @@ final class RaftPoller: @unchecked Sendable {
         peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true)
         var batch = pendingRaftBatch
         pendingRaftBatch = WriteBatch()
+        pendingHoldsOnlyCommitIndexes = false
         peer.storage.clear(into: &batch)
         localReader.revoke(peer.regionID)
         peer.storage.dropGeneratedSnapshot()
@@ -959,6 +964,9 @@ final class RaftPoller: @unchecked Sendable {
         var batch = pendingRaftBatch
         pendingRaftBatch = WriteBatch()
         var sync = false
+        // Whether the batch holds only hard states that moved nothing but the commit index.
+        var onlyCommitIndexes = batch.isEmpty || pendingHoldsOnlyCommitIndexes
+        pendingHoldsOnlyCommitIndexes = false
         var readies: [(peer: Peer, ready: Ready, appliesEarly: Bool)] = []
         for regionID in dirty {
             guard let peer = peers[regionID], peer.raw.hasReady() else { continue }
@@ -972,6 +980,7 @@ final class RaftPoller: @unchecked Sendable {
             if !ready.entries.isEmpty { RaftStoreMetrics.appendedEntries.increment(by: ready.entries.count) }
             if let hardState = ready.hardState { peer.storage.setHardState(hardState, into: &batch) }
             sync = sync || ready.mustSync
+            if !ready.entries.isEmpty || ready.snapshot != nil { onlyCommitIndexes = false }
             readies.append((peer, ready, Self.committedAreOnDisk(ready, persistedLast: persistedLast)))
         }
         dirty.removeAll(keepingCapacity: true)
@@ -990,7 +999,13 @@ final class RaftPoller: @unchecked Sendable {
         // Entries this round only commits (they reached the disk in an earlier round) need not
         // wait for its fsync: hand them to the apply thread first.
         for (peer, ready, appliesEarly) in readies where appliesEarly { dispatchCommitted(peer, ready) }
-        if !batch.isEmpty {
+        if !sync && onlyCommitIndexes {
+            // A commit index need not be on disk (Raft recovers it from a quorum, and a restart
+            // raises it to the applied index, see PeerStorage): ride on the next write instead
+            // of a write of its own, which a leader would otherwise make for every commit.
+            pendingRaftBatch = batch
+            pendingHoldsOnlyCommitIndexes = true
+        } else if !batch.isEmpty {
             do {
                 let started = ContinuousClock.now
                 try raftEngine.write(batch, sync: sync)
