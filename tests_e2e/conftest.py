@@ -1,11 +1,13 @@
 """Shared fixtures for the end-to-end tests: Python stubs generated from our proto/, and the built binaries."""
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import pytest
 
@@ -28,6 +30,17 @@ def _generate_stubs():
 
 
 STUBS = _generate_stubs()
+
+
+def metrics_text(port):
+    """The Prometheus text a status port serves at /metrics."""
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+
+def sample(text, name):
+    """The value of the unlabelled sample `name` in Prometheus text, or None when it is absent."""
+    m = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
+    return float(m.group(1)) if m else None
 
 
 def free_port():

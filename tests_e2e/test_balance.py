@@ -12,18 +12,16 @@
   every acknowledged write is readable.
 """
 import os
-import re
 import signal
 import threading
 import time
-import urllib.request
 
 import grpc
 
 import schedulerpb_pb2 as pd
 import schedulerpb_pb2_grpc as pd_grpc
 
-from conftest import BIN, Process, free_port, wait_port
+from conftest import BIN, Process, free_port, metrics_text, sample, wait_port
 from test_raft_cluster import Cluster
 from test_split import SPLIT_CONFIG as STORE_CONFIG, Router, assert_tiles, scan_regions, tiles, write_parallel
 
@@ -71,10 +69,10 @@ class BalanceCluster(Cluster):
     def local_region_count(self, index):
         """How many peers the store at `index` runs (its tinykv_region_count metric); None while unreachable."""
         try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.status_ports[index]}/metrics", timeout=5).read().decode()
+            text = metrics_text(self.status_ports[index])
         except OSError:
             return None
-        return int(float(re.search(r"^tinykv_region_count ([0-9.e+]+)$", text, re.M).group(1)))
+        return int(sample(text, "tinykv_region_count"))
 
     def layout(self):
         """(regions, replicas per store id, leaders per store id) in the scheduler's view."""
@@ -317,11 +315,9 @@ def test_killing_the_busiest_leader_store_during_splits_loses_no_acknowledged_wr
 
 def metric_value(cluster, index, name):
     try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{cluster.status_ports[index]}/metrics", timeout=5).read().decode()
+        return sample(metrics_text(cluster.status_ports[index]), name)
     except OSError:
         return None
-    m = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
-    return float(m.group(1)) if m else None
 
 
 def test_sleeping_regions_elect_new_leaders_when_the_leader_store_is_killed(workdir):

@@ -5,10 +5,8 @@ region to 3 replicas, writes go through Raft; killing the leader's store with
 SIGKILL makes writes resume on a new leader within a few election timeouts, and
 every acknowledged write survives killing and restarting every store.
 """
-import re
 import signal
 import time
-import urllib.request
 
 import grpc
 import pytest
@@ -18,7 +16,7 @@ import schedulerpb_pb2 as pd
 import schedulerpb_pb2_grpc as pd_grpc
 import tinykvpb_pb2_grpc as tinykv_grpc
 
-from conftest import BIN, Process, free_port, wait_port
+from conftest import BIN, Process, free_port, metrics_text, sample, wait_port
 
 CONFIG = """
 raft-base-tick-interval = "50ms"
@@ -90,6 +88,12 @@ class Cluster:
 
     def store_address(self, store_id):
         return self.pd_stub.GetStore(pd.GetStoreRequest(header=self.header(), store_id=store_id)).store.address
+
+    def leader_index(self):
+        """The index of the store that leads the first region, as the scheduler reports it."""
+        _, leader = self.region()
+        address = self.store_address(leader.store_id)
+        return next(i for i, p in self.ports.items() if f"127.0.0.1:{p}" == address)
 
     def addresses(self):
         return [f"127.0.0.1:{p}" for p in self.ports.values()]
@@ -179,9 +183,7 @@ def test_three_stores_replicate_survive_leader_kill_and_full_restart(cluster):
         assert cluster.get(key) == value
 
     # Kill -9 the leader's store: a new leader takes over and writes resume.
-    _, leader = cluster.region()
-    leader_address = cluster.store_address(leader.store_id)
-    leader_index = next(i for i, p in cluster.ports.items() if f"127.0.0.1:{p}" == leader_address)
+    leader_index = cluster.leader_index()
     cluster.kill_store(leader_index)
     start = time.time()
     cluster.put(b"after-kill", b"1", timeout=20)
@@ -243,9 +245,7 @@ def test_transactions_run_through_raft(cluster):
 
 
 def _metric(port, name):
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    m = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
+    return sample(metrics_text(port), name) or 0.0
 
 
 def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(cluster):
@@ -258,9 +258,7 @@ def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(
         cluster.start_store(index, extra_config=f'status-addr = "127.0.0.1:{status[index]}"\n')
     cluster.wait_replicas(3)
     cluster.put(b"warm", b"up")
-    _, leader = cluster.region()
-    leader_address = cluster.store_address(leader.store_id)
-    leader_index = next(i for i, p in cluster.ports.items() if f"127.0.0.1:{p}" == leader_address)
+    leader_index = cluster.leader_index()
     port = status[leader_index]
     appends = _metric(port, "tinykv_raftstore_append_duration_seconds_count")
     proposals = _metric(port, "tinykv_raftstore_proposal_duration_seconds_count")
@@ -271,7 +269,7 @@ def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(
         acked[key] = value
     appends = _metric(port, "tinykv_raftstore_append_duration_seconds_count") - appends
     proposals = _metric(port, "tinykv_raftstore_proposal_duration_seconds_count") - proposals
-    assert cluster.region()[1].store_id == leader.store_id, "the leader changed during the puts"
+    assert cluster.leader_index() == leader_index, "the leader changed during the puts"
     assert proposals >= 100
     assert appends <= 1.3 * proposals, (appends, proposals)
     cluster.kill_all_restart_and_check(acked)

@@ -1,19 +1,12 @@
 """A raft store's /metrics: raft proposals, appends, applies, elections and reads are counted."""
-import re
 import time
-import urllib.request
 
 import grpc
 
 import kvrpcpb_pb2 as kv
 import tinykvpb_pb2_grpc as tinykv
 
-from conftest import BIN, Process, free_port, wait_port
-
-
-def metric(text, name):
-    m = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
-    return float(m.group(1)) if m else None
+from conftest import BIN, Process, free_port, metrics_text, sample, wait_port
 
 
 def test_raft_store_metrics(workdir):
@@ -37,20 +30,20 @@ def test_raft_store_metrics(workdir):
         for i in range(1, 10):
             assert not stub.RawPut(kv.RawPutRequest(key=b"m%d" % i, value=b"v", cf="default")).HasField("region_error")
         assert stub.RawGet(kv.RawGetRequest(key=b"m5", cf="default")).value == b"v"
-        text = urllib.request.urlopen(f"http://127.0.0.1:{status}/metrics", timeout=5).read().decode()
-        assert metric(text, "tinykv_raftstore_proposals_total") >= 10
-        assert metric(text, "tinykv_raftstore_applied_entries_total") >= 10
-        assert metric(text, "tinykv_raftstore_appended_entries_total") >= 10
-        assert metric(text, "tinykv_raftstore_append_duration_seconds_count") >= 1
-        assert metric(text, "tinykv_raftstore_apply_duration_seconds_count") >= 1
+        text = metrics_text(status)
+        assert sample(text, "tinykv_raftstore_proposals_total") >= 10
+        assert sample(text, "tinykv_raftstore_applied_entries_total") >= 10
+        assert sample(text, "tinykv_raftstore_appended_entries_total") >= 10
+        assert sample(text, "tinykv_raftstore_append_duration_seconds_count") >= 1
+        assert sample(text, "tinykv_raftstore_apply_duration_seconds_count") >= 1
         # Every write that was answered was proposed and committed first.
-        assert metric(text, "tinykv_raftstore_proposal_duration_seconds_count") >= 10
-        assert metric(text, "tinykv_raftstore_commit_log_duration_seconds_count") >= 10
-        assert metric(text, "tinykv_raftstore_became_leader_total") >= 1
+        assert sample(text, "tinykv_raftstore_proposal_duration_seconds_count") >= 10
+        assert sample(text, "tinykv_raftstore_commit_log_duration_seconds_count") >= 10
+        assert sample(text, "tinykv_raftstore_became_leader_total") >= 1
         # The read is served from the leader's lease, or confirmed by ReadIndex when the lease is not (yet) held.
-        reads = (metric(text, "tinykv_raftstore_read_index_total") or 0) + (metric(text, "tinykv_raftstore_lease_reads_total") or 0)
+        reads = (sample(text, "tinykv_raftstore_read_index_total") or 0) + (sample(text, "tinykv_raftstore_lease_reads_total") or 0)
         assert reads >= 1
-        assert metric(text, "tinykv_region_count") is not None
+        assert sample(text, "tinykv_region_count") is not None
     finally:
         store.stop()
         pd.stop()
