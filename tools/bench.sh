@@ -5,7 +5,7 @@
 #
 #   STORES (3) / RAFT (true): the TinyKV cluster to measure; SECONDS_PER_RUN (10); CONCURRENCY (64).
 #   ROUNDS (3): both clusters run side by side and the compared workloads run in this many
-#   interleaved rounds (TinyKV, etcd, TinyKV, ...); the targets use each figure's median.
+#   interleaved rounds (TinyKV, etcd, TinyKV, ...); a comparison is the median of its per-round ratios.
 #   BIN (.build/release): the binaries; OUT (bench-results.md): the results file.
 #   SKIP_ETCD=1 skips the etcd side.
 set -euo pipefail
@@ -175,34 +175,30 @@ def line(name, ours, theirs, ratio, met, per_round=None):
     detail = ", ".join(f"{x:.2f}" for x in per_round) if per_round else ""
     print(f"| {name} | {fmt(ours)} | {fmt(theirs)} | {ratio} | {met} | {detail} |")
 T, E = "TinyKV", "etcd"
-put, eput = get(T, "raw-put"), get(E, "etcd-put")
-if put and eput:
-    r = ratios((T, "raw-put", conc), (E, "etcd-put", conc), OPS)
-    tail = statistics.median(ratios((T, "raw-put", conc), (E, "etcd-put", conc), P99))
-    line("raw put >= 1.0x etcd put, p99 <= etcd's", put, eput, f"{statistics.median(r):.2f}x (p99 {tail:.2f}x)",
-         "yes" if statistics.median(r) >= 1 and tail <= 1 else "no", r)
-get_, eget = get(T, "raw-get"), get(E, "etcd-get")
-if get_ and eget:
-    r = ratios((T, "raw-get", conc), (E, "etcd-get", conc), OPS)
-    line("linearizable get >= 1.5x etcd get", get_, eget, f"{statistics.median(r):.2f}x", "yes" if statistics.median(r) >= 1.5 else "no", r)
-one, eone = get(T, "raw-put", "1"), get(E, "etcd-put", "1")
-if one and eone:
-    r = ratios((T, "raw-put", "1"), (E, "etcd-put", "1"), P50)
-    line("1-client put p50 <= etcd's", one, eone, f"{statistics.median(r):.2f}x latency", "yes" if statistics.median(r) <= 1 else "no", r)
+def compare(name, ours, theirs, field=OPS, unit="x", show_theirs=True, ok=None):
+    """One comparison: `ours` and `theirs` are (system, workload, clients); the ratio is the median
+    of the per-round ratios of `field`; `ok(ratio)` decides "met" (no verdict without it)."""
+    a, b = get(*ours), get(*theirs)
+    if not (a and b): return None
+    r = ratios(ours, theirs, field)
+    ratio = statistics.median(r)
+    line(name, a, b if show_theirs else None, f"{ratio:.2f}{unit}", "" if ok is None else ("yes" if ok(ratio) else "no"), r)
+    return ratio
+tail = statistics.median(ratios((T, "raw-put", conc), (E, "etcd-put", conc), P99)) if get(T, "raw-put") and get(E, "etcd-put") else None
+compare("raw put >= 1.0x etcd put, p99 <= etcd's", (T, "raw-put", conc), (E, "etcd-put", conc), unit=f"x (p99 {tail:.2f}x)" if tail else "x",
+        ok=lambda ratio: ratio >= 1 and tail <= 1)
+compare("linearizable get >= 1.5x etcd get", (T, "raw-get", conc), (E, "etcd-get", conc), ok=lambda ratio: ratio >= 1.5)
+compare("1-client put p50 <= etcd's", (T, "raw-put", "1"), (E, "etcd-put", "1"), field=P50, unit="x latency", ok=lambda ratio: ratio <= 1)
 txn = get(T, "txn-put")
 if txn:
     line("kvload txn-put >= 6,000 txn/s", txn, None, f"{txn[0]/6000:.2f}x target", "yes" if txn[0] >= 6000 else "no")
-def against(name, workload, base, target=None):
-    """A TinyKV workload's throughput against another's, round by round."""
-    ours, theirs = get(T, workload), get(T, base)
-    if not (ours and theirs): return
-    r = ratios((T, workload, conc), (T, base, conc), OPS)
-    met = "" if target is None else ("yes" if statistics.median(r) >= target else "no")
-    line(name, ours, None, f"{statistics.median(r):.2f}x raw put", met, r)
-against("2-key txn >= 0.3x raw put", "txn", "raw-put", 0.3)
-against("(2-key txn without the reads, for reference)", "txn-writes", "raw-put")
-against("(2-key txn against tinykv-bench's raw put just before it, the same client)", "txn", "raw-put-filled")
-against("(2-key txn without the reads, against the same raw put)", "txn-writes", "raw-put-filled")
+for name, workload, base, ok in [
+    ("2-key txn >= 0.3x raw put", "txn", "raw-put", lambda ratio: ratio >= 0.3),
+    ("(2-key txn without the reads, for reference)", "txn-writes", "raw-put", None),
+    ("(2-key txn against tinykv-bench's raw put just before it, the same client)", "txn", "raw-put-filled", None),
+    ("(2-key txn without the reads, against the same raw put)", "txn-writes", "raw-put-filled", None),
+]:
+    compare(name, (T, workload, conc), (T, base, conc), unit="x raw put", show_theirs=False, ok=ok)
 tso = get(T, "tso")
 if tso:
     line("TSO unbatched >= 50,000 req/s", tso, None, f"{tso[0]/50000:.2f}x target", "yes" if tso[0] >= 50000 else "no")
