@@ -51,8 +51,36 @@ final class RocksEngineTests: XCTestCase {
         let inDefault = try XCTUnwrap(try engine.integerProperty("rocksdb.num-entries-active-mem-table", of: .default))
         let inLock = try XCTUnwrap(try engine.integerProperty("rocksdb.num-entries-active-mem-table", of: .lock))
         XCTAssertEqual(inDefault, written, "the default family keeps its 64 MiB memtable")
-        XCTAssertLessThan(inLock, written / 2, "the lock family's memtable is switched at 4 MiB")
+        XCTAssertLessThan(inLock, written / 8, "the lock family's memtable is switched at 1 MiB")
         XCTAssertNil(try engine.integerProperty("rocksdb.no-such-property", of: .lock))
+    }
+
+    func testOnlyTheLockFamilyHasBloomFilters() throws {
+        // RocksDB writes the options it opened with to OPTIONS-<n>; the newest holds every family's.
+        _ = try RocksEngine(path: directory)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("OPTIONS-") }
+        let newest = try XCTUnwrap(names.max { Int($0.dropFirst(8)) ?? 0 < Int($1.dropFirst(8)) ?? 0 })
+        let text = try String(contentsOfFile: directory + "/" + newest, encoding: .utf8)
+        var families: [String: [String: String]] = [:]
+        var current: String?
+        for line in text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if line.hasPrefix("["), line.contains("CFOptions") || line.contains("TableOptions") {
+                // [CFOptions "lock"] and [TableOptions/BlockBasedTable "lock"] both belong to "lock".
+                current = line.split(separator: "\"").dropFirst().first.map(String.init)
+            } else if line.hasPrefix("[") {
+                current = nil
+            } else if let family = current, let equals = line.firstIndex(of: "=") {
+                families[family, default: [:]][String(line[..<equals])] = String(line[line.index(after: equals)...])
+            }
+        }
+        let lock = try XCTUnwrap(families["lock"])
+        XCTAssertEqual(lock["write_buffer_size"], "1048576")
+        XCTAssertEqual(lock["memtable_whole_key_filtering"], "true")
+        XCTAssertEqual(lock["filter_policy"], "bloomfilter")
+        for family in ["default", "write"] {
+            XCTAssertEqual(families[family]?["write_buffer_size"], String(64 << 20), family)
+            XCTAssertEqual(families[family]?["filter_policy"], "nullptr", family)
+        }
     }
 
     func testEmptyValueIsNotMissing() throws {
