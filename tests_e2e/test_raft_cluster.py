@@ -251,8 +251,10 @@ def _metric(port, name):
 def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(cluster):
     """A commit index alone is not written on its own (it rides on the next write): one
     sequential client costs the leader one raft-log write per put, not two (the append, then
-    the commit). Killing every store right after, with the last commit index never written,
-    loses nothing: a restart recovers the commit index from what was applied."""
+    the commit). The round that learns the commit writes nothing, so the raft thread applies
+    the entry itself instead of waking the idle apply thread. Killing every store right after,
+    with the last commit index never written, loses nothing: a restart recovers the commit
+    index from what was applied."""
     status = {index: free_port() for index in range(3)}
     for index in range(3):
         cluster.start_store(index, extra_config=f'status-addr = "127.0.0.1:{status[index]}"\n')
@@ -262,6 +264,7 @@ def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(
     port = status[leader_index]
     appends = _metric(port, "tinykv_raftstore_append_duration_seconds_count")
     proposals = _metric(port, "tinykv_raftstore_proposal_duration_seconds_count")
+    inline = _metric(port, "tinykv_raftstore_inline_applies_total")
     acked = {}
     for i in range(100):
         key, value = f"once{i:03}".encode(), f"v{i}".encode()
@@ -269,7 +272,9 @@ def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(
         acked[key] = value
     appends = _metric(port, "tinykv_raftstore_append_duration_seconds_count") - appends
     proposals = _metric(port, "tinykv_raftstore_proposal_duration_seconds_count") - proposals
+    inline = _metric(port, "tinykv_raftstore_inline_applies_total") - inline
     assert cluster.leader_index() == leader_index, "the leader changed during the puts"
     assert proposals >= 100
     assert appends <= 1.3 * proposals, (appends, proposals)
+    assert inline >= 0.5 * proposals, (inline, proposals)
     cluster.kill_all_restart_and_check(acked)

@@ -12,6 +12,10 @@ import TinyKVProto
 /// changes and log truncations to the poller. Get and Snap commands in the log are
 /// answered here too (the value as of their entry; the region). Received snapshots are
 /// installed here from their files (``SnapshotApplier``).
+///
+/// The raft thread may run a round of committed entries itself (``applyInline(_:)``) when this
+/// thread is idle and the raft round wrote nothing: at low load, waking this thread for one
+/// entry took longer than applying it.
 final class ApplyWorker: @unchecked Sendable {
     /// Apply-side state of one region.
     private struct Delegate {
@@ -27,6 +31,8 @@ final class ApplyWorker: @unchecked Sendable {
     private let report: @Sendable ([ApplyResult]) -> Void
     private var delegates: [UInt64: Delegate] = [:]
     private let thread = DedicatedThread()
+    /// Held while tasks are applied: by the apply thread, or by the poller applying inline.
+    private let applying = NSLock()
 
     init(kvEngine: any KVEngine, storeID: UInt64, logger: Logger, report: @escaping @Sendable ([ApplyResult]) -> Void) {
         self.kvEngine = kvEngine
@@ -45,112 +51,132 @@ final class ApplyWorker: @unchecked Sendable {
         thread.join()
     }
 
+    /// Applies `task` on the calling thread (the poller's) if the apply thread is idle with
+    /// nothing queued, so that a round that writes nothing (a leader learning a commit at low
+    /// load) answers it without waking the apply thread; false: the caller queues it. Tasks
+    /// keep their order: the apply thread takes its queue and applies it under the same lock.
+    func applyInline(_ task: ApplyTask) -> Bool {
+        guard applying.try() else { return false }
+        defer { applying.unlock() }
+        guard inbox.isIdle else { return false }
+        process([task])
+        RaftStoreMetrics.inlineApplies.increment()
+        return true
+    }
+
     private func run() {
-        while let tasks = inbox.drain(until: .distantFuture) {
-            var batch = WriteBatch()
-            var results: [UInt64: ApplyResult] = [:]
-            var order: [UInt64] = []
-            var answers: [(WriteCallback, Errorpb.Error?)] = []
-            var answeredSince: [ContinuousClock.Instant] = []
-            func flush() {
-                do {
-                    if !batch.isEmpty {
-                        let started = ContinuousClock.now
-                        try kvEngine.write(batch, sync: false)
-                        RaftStoreMetrics.applyLatency.record(since: started)
-                    }
-                } catch {
-                    // A failed kv write cannot be retried safely out of order: stop serving.
-                    fatalError("raftstore: kv engine write failed: \(error)")
-                }
-                batch = WriteBatch()
-                let reported = order.compactMap { results[$0] }
-                results = [:]
-                order = []
-                if !reported.isEmpty { report(reported) }
-                for (callback, error) in answers { callback(error) }
-                answers = []
-                for appended in answeredSince { RaftStoreMetrics.proposalLatency.record(since: appended) }
-                answeredSince.removeAll(keepingCapacity: true)
-            }
-            for task in tasks {
-                switch task {
-                case .apply(let regionID, let peerID, let entries, let proposals):
-                    guard var delegate = loadDelegate(regionID) else {
-                        for proposal in proposals { answers.append((proposal.callback, RegionErrors.regionNotFound(regionID))) }
-                        continue
-                    }
-                    delegate.pending.append(contentsOf: proposals)
-                    for proposal in proposals {
-                        RaftStoreMetrics.commitLogLatency.record(since: proposal.appendedAt)
-                        answeredSince.append(proposal.appendedAt)
-                    }
-                    var result = results[regionID] ?? ApplyResult(regionID: regionID, appliedIndex: delegate.applyState.appliedIndex)
-                    if results[regionID] == nil { order.append(regionID) }
-                    var removed = false
-                    for entry in entries where entry.index > delegate.applyState.appliedIndex {
-                        var responses: [RaftCmdpb.Response] = []
-                        let error = apply(entry, peerID: peerID, delegate: &delegate, batch: &batch, result: &result, responses: &responses)
-                        answer(entry, error: error, responses: responses, delegate: &delegate, answers: &answers)
-                        delegate.applyState.appliedIndex = entry.index
-                        RaftStoreMetrics.appliedEntries.increment()
-                        if result.removedSelf { removed = true; break }
-                    }
-                    result.appliedIndex = delegate.applyState.appliedIndex
-                    results[regionID] = result
-                    if removed {
-                        // The region state was written as a tombstone; the poller destroys the peer.
-                        for proposal in delegate.pending { answers.append((proposal.callback, RegionErrors.regionNotFound(regionID))) }
-                        delegates[regionID] = nil
-                    } else {
-                        batch.put(.raft, Keys.applyStateKey(regionID), delegate.applyState.encode())
-                        delegates[regionID] = delegate
-                    }
-                case .installSnapshot(let data, let key, let oldRegion, let files, let done):
-                    flush()
-                    let regionID = data.region?.id ?? 0
-                    for proposal in delegates[regionID]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.staleCommand())) }
-                    delegates[regionID] = nil
-                    do {
-                        let started = ContinuousClock.now
-                        try SnapshotApplier.apply(data, key: key, oldRegion: oldRegion, kvEngine: kvEngine, manager: files)
-                        logger.info("snapshot data applied", metadata: ["region": "\(regionID)", "index": "\(key.index)",
-                                                                        "bytes": "\(data.fileSize)", "took": "\(ContinuousClock.now - started)"])
-                        delegates[regionID] = Delegate(
-                            region: data.region ?? Metapb.Region(),
-                            applyState: RaftServerpb.RaftApplyState(appliedIndex: key.index,
-                                                                    truncatedState: RaftServerpb.RaftTruncatedState(index: key.index, term: key.term)))
-                        done.finish()
-                    } catch {
-                        done.finish(error)
-                    }
-                    flush()
-                case .destroy(let stated, let done):
-                    flush()
-                    // The region as applied here: the poller's copy lags behind a split this worker
-                    // applied but whose result the poller has not taken in yet, and clearing that
-                    // wider range would delete the new region's data under its feet.
-                    let region = delegates[stated.id]?.region ?? loadDelegate(stated.id)?.region ?? stated
-                    for proposal in delegates[region.id]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.regionNotFound(region.id))) }
-                    delegates[region.id] = nil
-                    var destroy = WriteBatch()
-                    do {
-                        // Tombstone first, then the data in bounded batches: after a crash in between,
-                        // the leftover keys belong to no local region (unreachable) until a region
-                        // covering them is created here, which clears its range first.
-                        destroy.delete(.raft, Keys.applyStateKey(region.id))
-                        destroy.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .tombstone, region: region).encode())
-                        try kvEngine.write(destroy, sync: true)
-                        if !region.peers.isEmpty { try SnapshotApplier.clear(region, kvEngine: kvEngine) }
-                        done.finish()
-                    } catch {
-                        done.finish(error)
-                    }
-                    flush()
-                }
-            }
-            flush()
+        while inbox.waitForItems() {
+            applying.lock()
+            process(inbox.takeAll())
+            applying.unlock()
         }
+    }
+
+    /// Applies `tasks` in order: data and apply states in one kv write, then the answers.
+    private func process(_ tasks: [ApplyTask]) {
+        var batch = WriteBatch()
+        var results: [UInt64: ApplyResult] = [:]
+        var order: [UInt64] = []
+        var answers: [(WriteCallback, Errorpb.Error?)] = []
+        var answeredSince: [ContinuousClock.Instant] = []
+        func flush() {
+            do {
+                if !batch.isEmpty {
+                    let started = ContinuousClock.now
+                    try kvEngine.write(batch, sync: false)
+                    RaftStoreMetrics.applyLatency.record(since: started)
+                }
+            } catch {
+                // A failed kv write cannot be retried safely out of order: stop serving.
+                fatalError("raftstore: kv engine write failed: \(error)")
+            }
+            batch = WriteBatch()
+            let reported = order.compactMap { results[$0] }
+            results = [:]
+            order = []
+            if !reported.isEmpty { report(reported) }
+            for (callback, error) in answers { callback(error) }
+            answers = []
+            for appended in answeredSince { RaftStoreMetrics.proposalLatency.record(since: appended) }
+            answeredSince.removeAll(keepingCapacity: true)
+        }
+        for task in tasks {
+            switch task {
+            case .apply(let regionID, let peerID, let entries, let proposals):
+                guard var delegate = loadDelegate(regionID) else {
+                    for proposal in proposals { answers.append((proposal.callback, RegionErrors.regionNotFound(regionID))) }
+                    continue
+                }
+                delegate.pending.append(contentsOf: proposals)
+                for proposal in proposals {
+                    RaftStoreMetrics.commitLogLatency.record(since: proposal.appendedAt)
+                    answeredSince.append(proposal.appendedAt)
+                }
+                var result = results[regionID] ?? ApplyResult(regionID: regionID, appliedIndex: delegate.applyState.appliedIndex)
+                if results[regionID] == nil { order.append(regionID) }
+                var removed = false
+                for entry in entries where entry.index > delegate.applyState.appliedIndex {
+                    var responses: [RaftCmdpb.Response] = []
+                    let error = apply(entry, peerID: peerID, delegate: &delegate, batch: &batch, result: &result, responses: &responses)
+                    answer(entry, error: error, responses: responses, delegate: &delegate, answers: &answers)
+                    delegate.applyState.appliedIndex = entry.index
+                    RaftStoreMetrics.appliedEntries.increment()
+                    if result.removedSelf { removed = true; break }
+                }
+                result.appliedIndex = delegate.applyState.appliedIndex
+                results[regionID] = result
+                if removed {
+                    // The region state was written as a tombstone; the poller destroys the peer.
+                    for proposal in delegate.pending { answers.append((proposal.callback, RegionErrors.regionNotFound(regionID))) }
+                    delegates[regionID] = nil
+                } else {
+                    batch.put(.raft, Keys.applyStateKey(regionID), delegate.applyState.encode())
+                    delegates[regionID] = delegate
+                }
+            case .installSnapshot(let data, let key, let oldRegion, let files, let done):
+                flush()
+                let regionID = data.region?.id ?? 0
+                for proposal in delegates[regionID]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.staleCommand())) }
+                delegates[regionID] = nil
+                do {
+                    let started = ContinuousClock.now
+                    try SnapshotApplier.apply(data, key: key, oldRegion: oldRegion, kvEngine: kvEngine, manager: files)
+                    logger.info("snapshot data applied", metadata: ["region": "\(regionID)", "index": "\(key.index)",
+                                                                    "bytes": "\(data.fileSize)", "took": "\(ContinuousClock.now - started)"])
+                    delegates[regionID] = Delegate(
+                        region: data.region ?? Metapb.Region(),
+                        applyState: RaftServerpb.RaftApplyState(appliedIndex: key.index,
+                                                                truncatedState: RaftServerpb.RaftTruncatedState(index: key.index, term: key.term)))
+                    done.finish()
+                } catch {
+                    done.finish(error)
+                }
+                flush()
+            case .destroy(let stated, let done):
+                flush()
+                // The region as applied here: the poller's copy lags behind a split this worker
+                // applied but whose result the poller has not taken in yet, and clearing that
+                // wider range would delete the new region's data under its feet.
+                let region = delegates[stated.id]?.region ?? loadDelegate(stated.id)?.region ?? stated
+                for proposal in delegates[region.id]?.pending ?? [] { answers.append((proposal.callback, RegionErrors.regionNotFound(region.id))) }
+                delegates[region.id] = nil
+                var destroy = WriteBatch()
+                do {
+                    // Tombstone first, then the data in bounded batches: after a crash in between,
+                    // the leftover keys belong to no local region (unreachable) until a region
+                    // covering them is created here, which clears its range first.
+                    destroy.delete(.raft, Keys.applyStateKey(region.id))
+                    destroy.put(.raft, Keys.regionStateKey(region.id), RaftServerpb.RegionLocalState(state: .tombstone, region: region).encode())
+                    try kvEngine.write(destroy, sync: true)
+                    if !region.peers.isEmpty { try SnapshotApplier.clear(region, kvEngine: kvEngine) }
+                    done.finish()
+                } catch {
+                    done.finish(error)
+                }
+                flush()
+            }
+        }
+        flush()
     }
 
     private func loadDelegate(_ regionID: UInt64) -> Delegate? {

@@ -48,6 +48,30 @@ final class Inbox<Element: Sendable>: @unchecked Sendable {
         return taken
     }
 
+    /// Waits until something is queued; false once closed and drained.
+    func waitForItems() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty && !closed { condition.wait() }
+        return !items.isEmpty
+    }
+
+    /// Everything queued now, without waiting.
+    func takeAll() -> [Element] {
+        condition.lock()
+        defer { condition.unlock() }
+        let taken = items
+        items = []
+        return taken
+    }
+
+    /// Whether nothing is queued (and the inbox still takes items).
+    var isIdle: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return items.isEmpty && !closed
+    }
+
     /// Everything queued; waits at most `timeout` for something to arrive (then may be empty).
     /// Returns nil once closed and drained.
     func drain(timeout: Duration) -> [Element]? {

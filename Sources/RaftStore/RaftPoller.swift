@@ -997,8 +997,12 @@ final class RaftPoller: @unchecked Sendable {
             outgoing.removeAll()
         }
         // Entries this round only commits (they reached the disk in an earlier round) need not
-        // wait for its fsync: hand them to the apply thread first.
-        for (peer, ready, appliesEarly) in readies where appliesEarly { dispatchCommitted(peer, ready) }
+        // wait for its fsync: hand them to the apply thread first. When this thread has nothing
+        // else to do (the round writes nothing and no message waits), apply them here if the
+        // apply thread is idle: waking it would take longer. Under load, applying here would
+        // hold up the next round instead.
+        let inline = (batch.isEmpty || (!sync && onlyCommitIndexes)) && inbox.isIdle
+        for (peer, ready, appliesEarly) in readies where appliesEarly { dispatchCommitted(peer, ready, inline: inline) }
         if !sync && onlyCommitIndexes {
             // A commit index need not be on disk (Raft recovers it from a quorum, and a restart
             // raises it to the applied index, see PeerStorage): ride on the next write instead
@@ -1048,8 +1052,9 @@ final class RaftPoller: @unchecked Sendable {
         return last <= persistedLast && (ready.entries.first.map { $0.index > last } ?? true)
     }
 
-    /// Hands a Ready's committed entries, with the proposals they answer, to the apply thread.
-    private func dispatchCommitted(_ peer: Peer, _ ready: Ready) {
+    /// Hands a Ready's committed entries, with the proposals they answer, to the apply thread,
+    /// or applies them on this thread when `inline` and the apply thread is idle.
+    private func dispatchCommitted(_ peer: Peer, _ ready: Ready, inline: Bool = false) {
         guard let last = ready.committedEntries.last else { return }
         var covered: [Proposal] = []
         while let proposal = peer.proposals.first, proposal.index <= last.index {
@@ -1060,8 +1065,10 @@ final class RaftPoller: @unchecked Sendable {
             peer.lease.renew(startedAt: newest.proposedAt)
             publishLease(peer)
         }
-        applier.inbox.push(.apply(regionID: peer.regionID, peerID: peer.meta.id,
-                                  entries: ready.committedEntries, proposals: covered))
+        let task = ApplyTask.apply(regionID: peer.regionID, peerID: peer.meta.id,
+                                   entries: ready.committedEntries, proposals: covered)
+        if inline && applier.applyInline(task) { return }
+        applier.inbox.push(task)
     }
 
     /// Wraps a Ready's messages for the transport; unroutable ones are reported unreachable.

@@ -235,6 +235,48 @@ final class ApplyTests: XCTestCase {
         return entries.map { entry in answers.withLock { $0[entry.index] ?? nil } }
     }
 
+    func testAppliesInlineOnTheCallersThreadWhenIdle() throws {
+        let answered = Locked<Int>(0)
+        let proposal = Proposal(index: 6, term: 6) { error in
+            XCTAssertNil(error)
+            answered.withLock { $0 += 1 }
+        }
+        let task = ApplyTask.apply(regionID: 2, peerID: 3, entries: [Eraftpb.Entry(term: 6, index: 6, data: put("c"))], proposals: [proposal])
+        XCTAssertTrue(worker.applyInline(task))
+        // Applied and answered before applyInline returned.
+        XCTAssertEqual(answered.withLock { $0 }, 1)
+        XCTAssertEqual(try engines.kv.get(.default, Array("c".utf8)), Array("v".utf8))
+        XCTAssertEqual(reports.withLock { $0.last?.appliedIndex }, 6)
+    }
+
+    func testDoesNotApplyInlineAheadOfQueuedTasks() async throws {
+        // A worker whose thread has not started yet keeps what is queued.
+        var logger = Logger(label: "apply-test")
+        logger.logLevel = .critical
+        let queued = ApplyWorker(kvEngine: engines.kv, storeID: 1, logger: logger) { _ in }
+        let order = Locked<[UInt64]>([])
+        let group = DispatchGroup()
+        func task(_ index: UInt64, _ key: String) -> ApplyTask {
+            group.enter()
+            let proposal = Proposal(index: index, term: 6) { _ in
+                order.withLock { $0.append(index) }
+                group.leave()
+            }
+            return .apply(regionID: 2, peerID: 3, entries: [Eraftpb.Entry(term: 6, index: index, data: put(key))], proposals: [proposal])
+        }
+        queued.inbox.push(task(6, "c"))
+        let later = task(7, "d")
+        XCTAssertFalse(queued.applyInline(later), "entry 6 is queued: 7 must not be applied before it")
+        XCTAssertEqual(order.withLock { $0 }, [])
+        queued.inbox.push(later)
+        queued.start()
+        await withCheckedContinuation { continuation in group.notify(queue: .global()) { continuation.resume() } }
+        queued.stop()
+        XCTAssertEqual(order.withLock { $0 }, [6, 7])
+        let state = try RaftServerpb.RaftApplyState(decoding: try engines.kv.get(.raft, Keys.applyStateKey(2))!)
+        XCTAssertEqual(state.appliedIndex, 7)
+    }
+
     func testAppliesPutsAndRecordsAppliedIndex() async throws {
         let answers = await apply([Eraftpb.Entry(term: 6, index: 6, data: put("c")), Eraftpb.Entry(term: 6, index: 7, data: put("d"))])
         XCTAssertEqual(answers.compactMap { $0 }.count, 0)
