@@ -14,8 +14,8 @@ import TinyKVProto
 /// installed here from their files (``SnapshotApplier``).
 ///
 /// The raft thread may run a round of committed entries itself (``applyInline(_:)``) when this
-/// thread is idle and the raft round wrote nothing: at low load, waking this thread for one
-/// entry took longer than applying it.
+/// thread is idle and the raft thread has nothing else to do (its round wrote nothing and no
+/// message waits): at low load, waking this thread for one entry took longer than applying it.
 final class ApplyWorker: @unchecked Sendable {
     /// Apply-side state of one region.
     private struct Delegate {

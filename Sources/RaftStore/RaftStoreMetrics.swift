@@ -17,8 +17,8 @@ enum RaftStoreMetrics {
     static let commitLogLatency = Timer(label: "tinykv_raftstore_commit_log_duration_seconds")
     /// From a proposal's append to the leader's log until its proposer is answered (applied).
     static let proposalLatency = Timer(label: "tinykv_raftstore_proposal_duration_seconds")
-    /// Apply rounds the raft thread ran itself, in rounds that wrote nothing, instead of waking
-    /// the idle apply thread (``ApplyWorker/applyInline(_:)``).
+    /// Apply rounds the raft thread ran itself, with nothing else to do, instead of waking the
+    /// idle apply thread (``ApplyWorker/applyInline(_:)``).
     static let inlineApplies = Counter(label: "tinykv_raftstore_inline_applies_total")
     /// Committed entries applied.
     static let appliedEntries = Counter(label: "tinykv_raftstore_applied_entries_total")
