@@ -244,8 +244,15 @@ def test_transactions_run_through_raft(cluster):
     assert r.not_found
 
 
-def _metric(port, name):
-    return sample(metrics_text(port), name) or 0.0
+def _metrics(port, *names):
+    """The named samples from one scrape of the store's /metrics (0 for one not there yet)."""
+    text = metrics_text(port)
+    return [sample(text, name) or 0.0 for name in names]
+
+
+_WRITE_METRICS = ("tinykv_raftstore_append_duration_seconds_count",
+                  "tinykv_raftstore_proposal_duration_seconds_count",
+                  "tinykv_raftstore_inline_applies_total")
 
 
 def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(cluster):
@@ -262,17 +269,13 @@ def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(
     cluster.put(b"warm", b"up")
     leader_index = cluster.leader_index()
     port = status[leader_index]
-    appends = _metric(port, "tinykv_raftstore_append_duration_seconds_count")
-    proposals = _metric(port, "tinykv_raftstore_proposal_duration_seconds_count")
-    inline = _metric(port, "tinykv_raftstore_inline_applies_total")
+    before = _metrics(port, *_WRITE_METRICS)
     acked = {}
     for i in range(100):
         key, value = f"once{i:03}".encode(), f"v{i}".encode()
         cluster.put(key, value)
         acked[key] = value
-    appends = _metric(port, "tinykv_raftstore_append_duration_seconds_count") - appends
-    proposals = _metric(port, "tinykv_raftstore_proposal_duration_seconds_count") - proposals
-    inline = _metric(port, "tinykv_raftstore_inline_applies_total") - inline
+    appends, proposals, inline = (after - was for after, was in zip(_metrics(port, *_WRITE_METRICS), before))
     assert cluster.leader_index() == leader_index, "the leader changed during the puts"
     assert proposals >= 100
     assert appends <= 1.3 * proposals, (appends, proposals)

@@ -1001,9 +1001,10 @@ final class RaftPoller: @unchecked Sendable {
         // else to do (the round writes nothing and no message waits), apply them here if the
         // apply thread is idle: waking it would take longer. Under load, applying here would
         // hold up the next round instead.
-        let inline = (batch.isEmpty || (!sync && onlyCommitIndexes)) && inbox.isIdle
+        let defersCommitIndexes = !sync && onlyCommitIndexes
+        let inline = (batch.isEmpty || defersCommitIndexes) && inbox.isIdle
         for (peer, ready, appliesEarly) in readies where appliesEarly { dispatchCommitted(peer, ready, inline: inline) }
-        if !sync && onlyCommitIndexes {
+        if defersCommitIndexes {
             // A commit index need not be on disk (Raft recovers it from a quorum, and a restart
             // raises it to the applied index, see PeerStorage): ride on the next write instead
             // of a write of its own, which a leader would otherwise make for every commit.
