@@ -122,7 +122,8 @@ enum RegionData {
     /// An iterator over the keys of `region` in `cf` within `[lowerBound, upperBound)` (nil:
     /// unbounded), stepping over keys of other regions where the stored range is not exact.
     static func makeIterator(_ region: Metapb.Region, _ cf: ColumnFamily, in reader: any KVReader,
-                             lowerBound: [UInt8]? = nil, upperBound: [UInt8]? = nil) throws -> EngineIterator {
+                             lowerBound: [UInt8]? = nil, upperBound: [UInt8]? = nil,
+                             scope: IteratorScope = .anyKeys) throws -> EngineIterator {
         let range = storedRange(cf, region)
         var lower = lowerBound
         if let regionLower = range.lower, lower.map({ $0.lexicographicallyPrecedes(regionLower) }) ?? true {
@@ -132,7 +133,7 @@ enum RegionData {
         if let regionUpper = range.upper, upper.map({ regionUpper.lexicographicallyPrecedes($0) }) ?? true {
             upper = regionUpper
         }
-        let iterator = try reader.makeIterator(cf, lowerBound: lower, upperBound: upper)
+        let iterator = try reader.makeIterator(cf, lowerBound: lower, upperBound: upper, scope: scope)
         if !range.exact { iterator.skipKeys { !contains(region, cf, $0) } }
         return iterator
     }

@@ -18,8 +18,9 @@ struct RegionReader: KVReader {
         return try inner.get(cf, key)
     }
 
-    func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator {
-        try RegionData.makeIterator(region, cf, in: inner, lowerBound: lowerBound, upperBound: upperBound)
+    func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?,
+                      scope: IteratorScope) throws -> EngineIterator {
+        try RegionData.makeIterator(region, cf, in: inner, lowerBound: lowerBound, upperBound: upperBound, scope: scope)
     }
 
     /// Throws `key_not_in_region` for the first of the request's keys outside the region

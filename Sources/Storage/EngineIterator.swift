@@ -20,10 +20,19 @@ public final class EngineIterator {
     private var skip: (([UInt8]) -> Bool)?
 
     /// The caller has retained `engine` for this iterator.
-    init(engine: RocksEngine, db: OpaquePointer, family: OpaquePointer, snapshot: RocksSnapshot?, lowerBound: [UInt8]?, upperBound: [UInt8]?) {
+    init(engine: RocksEngine, db: OpaquePointer, family: OpaquePointer, snapshot: RocksSnapshot?,
+         lowerBound: [UInt8]?, upperBound: [UInt8]?, scope: IteratorScope) {
         self.engine = engine
         self.snapshot = snapshot
         readOptions = rocksdb_readoptions_create()!
+        switch scope {
+        case .anyKeys:
+            // A family with a prefix extractor would otherwise seek in prefix mode, whose
+            // results past the seek key's prefix are undefined.
+            rocksdb_readoptions_set_total_order_seek(readOptions, 1)
+        case .versionsOfOneKey:
+            rocksdb_readoptions_set_prefix_same_as_start(readOptions, 1)
+        }
         if let snapshot { rocksdb_readoptions_set_snapshot(readOptions, snapshot.nativeSnapshot) }
         self.lowerBound = lowerBound.map(Self.copy)
         self.upperBound = upperBound.map(Self.copy)

@@ -14,11 +14,28 @@ public protocol KVReader: Sendable {
     /// The value of `key`, or nil when there is none.
     func get(_ cf: ColumnFamily, _ key: [UInt8]) throws -> [UInt8]?
 
-    /// An iterator over `cf` restricted to `[lowerBound, upperBound)` (nil: unbounded).
-    func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator
+    /// An iterator over `cf` restricted to `[lowerBound, upperBound)` (nil: unbounded), that
+    /// reads as far as `scope` says.
+    func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?,
+                      scope: IteratorScope) throws -> EngineIterator
+}
+
+/// How far an iterator reads, which decides whether its seeks may skip data by bloom filter.
+public enum IteratorScope: Sendable {
+    /// Keys in total order, across any number of keys.
+    case anyKeys
+    /// Only the versions of the one MVCC key its first seek names (the seek key without its
+    /// 8-byte timestamp, in the `write` family): the seek may skip every memtable and file whose
+    /// prefix bloom filter rules that key out, and the iterator ends after its last version.
+    case versionsOfOneKey
 }
 
 extension KVReader {
+    /// An iterator over `cf` restricted to `[lowerBound, upperBound)` (nil: unbounded), in total order.
+    public func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator {
+        try makeIterator(cf, lowerBound: lowerBound, upperBound: upperBound, scope: .anyKeys)
+    }
+
     /// Up to `limit` pairs in key order, starting at `start` and stopping before `end`.
     public func scan(_ cf: ColumnFamily, from start: [UInt8], to end: [UInt8]? = nil, limit: Int) throws -> [KeyValue] {
         guard limit > 0 else { return [] }

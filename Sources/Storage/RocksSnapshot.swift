@@ -25,10 +25,12 @@ final class RocksSnapshot: KVReader, @unchecked Sendable {
         try engine.getRetained(cf, key, readOptions: readOptions)
     }
 
-    func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?) throws -> EngineIterator {
+    func makeIterator(_ cf: ColumnFamily, lowerBound: [UInt8]?, upperBound: [UInt8]?,
+                      scope: IteratorScope) throws -> EngineIterator {
         let family = try engine.handle(cf)
         engine.retainAgain()
-        return EngineIterator(engine: engine, db: db, family: family, snapshot: self, lowerBound: lowerBound, upperBound: upperBound)
+        return EngineIterator(engine: engine, db: db, family: family, snapshot: self,
+                              lowerBound: lowerBound, upperBound: upperBound, scope: scope)
     }
 
     var nativeSnapshot: OpaquePointer { snapshot }

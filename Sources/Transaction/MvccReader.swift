@@ -30,7 +30,8 @@ public struct MvccReader: Sendable {
     /// until it returns false.
     func forEachWrite(of key: [UInt8], atOrBefore maxCommitTs: UInt64,
                       _ body: (_ write: Write, _ commitTs: UInt64) throws -> Bool) throws {
-        let iterator = try reader.makeIterator(.write, lowerBound: MvccKey.encodeBytes(key), upperBound: MvccKey.versionsEnd(key))
+        let iterator = try reader.makeIterator(.write, lowerBound: MvccKey.encodeBytes(key),
+                                               upperBound: MvccKey.versionsEnd(key), scope: .versionsOfOneKey)
         iterator.seek(MvccKey.encode(key, ts: maxCommitTs))
         while iterator.isValid {
             let commitTs = ~MvccKey.readBigEndian(iterator.key.suffix(8))

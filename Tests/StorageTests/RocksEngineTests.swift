@@ -55,7 +55,7 @@ final class RocksEngineTests: XCTestCase {
         XCTAssertNil(try engine.integerProperty("rocksdb.no-such-property", of: .lock))
     }
 
-    func testOnlyTheLockFamilyHasBloomFilters() throws {
+    func testTheLockAndWriteFamiliesHaveTheirOwnBloomFilters() throws {
         // RocksDB writes the options it opened with to OPTIONS-<n>; the newest holds every family's.
         _ = try RocksEngine(path: directory)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("OPTIONS-") }
@@ -77,9 +77,73 @@ final class RocksEngineTests: XCTestCase {
         XCTAssertEqual(lock["write_buffer_size"], "1048576")
         XCTAssertEqual(lock["memtable_whole_key_filtering"], "true")
         XCTAssertEqual(lock["filter_policy"], "bloomfilter")
+        XCTAssertEqual(lock["prefix_extractor"], "nullptr")
+        let write = try XCTUnwrap(families["write"])
+        XCTAssertEqual(write["prefix_extractor"], "tinykv.MvccKeyWithoutTimestamp")
+        XCTAssertEqual(write["memtable_prefix_bloom_size_ratio"], "0.100000")
+        XCTAssertEqual(write["filter_policy"], "bloomfilter")
+        XCTAssertEqual(write["whole_key_filtering"], "false")
         for family in ["default", "write"] {
             XCTAssertEqual(families[family]?["write_buffer_size"], String(64 << 20), family)
-            XCTAssertEqual(families[family]?["filter_policy"], "nullptr", family)
+        }
+        let plain = try XCTUnwrap(families["default"])
+        XCTAssertEqual(plain["filter_policy"], "nullptr")
+        XCTAssertEqual(plain["prefix_extractor"], "nullptr")
+    }
+
+    /// A write-family key: `user` followed by an 8-byte timestamp, as MVCC keys are.
+    private func versioned(_ user: [UInt8], _ ts: UInt64) -> [UInt8] {
+        user + (0..<8).map { UInt8(truncatingIfNeeded: ts >> (56 - 8 * UInt64($0))) }
+    }
+
+    func testWriteFamilySeeksSeeEveryKeyInTotalOrderAndExactlyOneKeysVersionsByPrefix() throws {
+        // Keys of varying length and shared leading bytes, so a prefix-mode seek that leaked past
+        // its key, or a total-order scan that skipped by prefix, would show. Three versions of
+        // each; even keys reach a file (flushed), odd ones stay in the memtable, and every third
+        // key gets a newer version after the flush.
+        let engine = try RocksEngine(path: directory)
+        let users = (0..<300).map { i in bytes("k\(i)") + [UInt8](repeating: UInt8(i % 7), count: i % 5) }
+        func write(_ filter: (Int) -> Bool, versions: [UInt64]) throws {
+            var batch = WriteBatch()
+            for (i, user) in users.enumerated() where filter(i) {
+                for ts in versions { batch.put(.write, versioned(user, ts), bytes("\(i)@\(ts)")) }
+            }
+            try engine.write(batch, sync: false)
+        }
+        try write({ $0 % 2 == 0 }, versions: [10, 20, 30])
+        try engine.flush(.write)
+        try write({ $0 % 2 == 1 }, versions: [10, 20, 30])
+        try write({ $0 % 3 == 0 }, versions: [40])
+        let snapshot = try engine.snapshot()
+
+        for reader in [engine as any KVReader, snapshot] {
+            let all = try reader.scan(.write, from: [], limit: .max)
+            let expected = users.enumerated().reduce(0) { $0 + ($1.offset % 3 == 0 ? 4 : 3) }
+            XCTAssertEqual(all.count, expected)
+            XCTAssertEqual(all.map(\.key), all.map(\.key).sorted { $0.lexicographicallyPrecedes($1) })
+            // Scans that start at a whole MVCC key (as MVCC scans do) of a key with no versions,
+            // or with versions only in the file or only in the memtable, still see every later key.
+            for start in [versioned(bytes("k"), 5), versioned(bytes("k15"), 5), versioned(users[2], 5), versioned(users[3], 5)] {
+                let later = try reader.scan(.write, from: start, limit: .max).map(\.key)
+                let expected = all.map(\.key).filter { !$0.lexicographicallyPrecedes(start) }
+                XCTAssertTrue(later == expected, "from \(start): \(later.count) keys, expected \(expected.count)")
+            }
+
+            for (i, user) in users.enumerated() {
+                let iterator = try reader.makeIterator(.write, lowerBound: user, upperBound: user + [UInt8](repeating: 0xFF, count: 9),
+                                                       scope: .versionsOfOneKey)
+                iterator.seek(versioned(user, 25))
+                var seen: [[UInt8]] = []
+                while iterator.isValid { seen.append(iterator.value); iterator.next() }
+                try iterator.checkError()
+                XCTAssertEqual(seen, [bytes("\(i)@30")] + (i % 3 == 0 ? [bytes("\(i)@40")] : []), "key \(i)")
+            }
+            for absent in [bytes("k"), bytes("k1000"), bytes("k2") + [1], bytes("zzz")] {
+                let iterator = try reader.makeIterator(.write, lowerBound: absent, upperBound: absent + [UInt8](repeating: 0xFF, count: 9),
+                                                       scope: .versionsOfOneKey)
+                iterator.seek(versioned(absent, 0))
+                XCTAssertFalse(iterator.isValid, "\(absent)")
+            }
         }
     }
 
