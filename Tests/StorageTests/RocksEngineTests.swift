@@ -80,7 +80,7 @@ final class RocksEngineTests: XCTestCase {
         XCTAssertEqual(lock["prefix_extractor"], "nullptr")
         let write = try XCTUnwrap(families["write"])
         XCTAssertEqual(write["prefix_extractor"], "tinykv.MvccKeyWithoutTimestamp")
-        XCTAssertEqual(write["memtable_prefix_bloom_size_ratio"], "0.100000")
+        XCTAssertEqual(write["memtable_prefix_bloom_size_ratio"], "0.020000")
         XCTAssertEqual(write["filter_policy"], "bloomfilter")
         XCTAssertEqual(write["whole_key_filtering"], "false")
         for family in ["default", "write"] {
