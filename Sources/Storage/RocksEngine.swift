@@ -109,10 +109,7 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
         rocksdb_options_set_level0_file_num_compaction_trigger(lock, 1)
         rocksdb_options_set_memtable_prefix_bloom_size_ratio(lock, 0.1)
         rocksdb_options_set_memtable_whole_key_filtering(lock, 1)
-        let table = rocksdb_block_based_options_create()!
-        rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom_full(10))
-        rocksdb_options_set_block_based_table_factory(lock, table)
-        rocksdb_block_based_options_destroy(table)
+        setFileBloomFilters(lock, wholeKeys: true)
         return lock
     }
 
@@ -129,12 +126,18 @@ public final class RocksEngine: KVEngine, @unchecked Sendable {
         rocksdb_options_set_prefix_extractor(write, tinykv_without_timestamp_transform_create())
         // 2% of the 64 MiB memtable, allocated with it: ~20 bits per record of a full memtable.
         rocksdb_options_set_memtable_prefix_bloom_size_ratio(write, 0.02)
+        setFileBloomFilters(write, wholeKeys: false)
+        return write
+    }
+
+    /// Gives each file of a family a full bloom filter, 10 bits per entry: of whole keys and, with
+    /// a prefix extractor, of prefixes (`wholeKeys: false` keeps only the prefixes).
+    private static func setFileBloomFilters(_ options: OpaquePointer, wholeKeys: Bool) {
         let table = rocksdb_block_based_options_create()!
         rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom_full(10))
-        rocksdb_block_based_options_set_whole_key_filtering(table, 0)
-        rocksdb_options_set_block_based_table_factory(write, table)
+        rocksdb_block_based_options_set_whole_key_filtering(table, wholeKeys ? 1 : 0)
+        rocksdb_options_set_block_based_table_factory(options, table)
         rocksdb_block_based_options_destroy(table)
-        return write
     }
 
     deinit {
