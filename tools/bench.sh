@@ -164,9 +164,12 @@ def get(system, workload, c=conc):
     if not r: return None
     return tuple(statistics.median(v[i] for v in r.values()) for i in range(3))
 def ratios(a, b, field):
-    """a's figure over b's, for each round both ran in."""
+    """a's figure over b's, for each round both ran in; a round in which b measured nothing (a
+    run that completed no operation, e.g. a 1-second smoke run caught in a stall) has no ratio."""
     ra, rb = rounds.get(a, {}), rounds.get(b, {})
-    return [ra[n][field] / rb[n][field] for n in sorted(ra) if n in rb]
+    return [ra[n][field] / rb[n][field] for n in sorted(ra) if n in rb and rb[n][field] > 0]
+def median(values):
+    return statistics.median(values) if values else None
 def fmt(r): return f"{r[0]:.0f} ops/s, p50 {r[1]:.3f} ms, p99 {r[2]:.3f} ms" if r else "n/a"
 print(f"\n## Targets (medians of {nrounds} round(s))\n")
 print("| target | TinyKV | etcd | ratio | met | per round |")
@@ -181,12 +184,16 @@ def compare(name, ours, theirs, field=OPS, unit="x", show_theirs=True, ok=None):
     a, b = get(*ours), get(*theirs)
     if not (a and b): return None
     r = ratios(ours, theirs, field)
-    ratio = statistics.median(r)
+    ratio = median(r)
+    if ratio is None:
+        line(name, a, b if show_theirs else None, "n/a (no round measured both)", "" if ok is None else "no")
+        return None
     line(name, a, b if show_theirs else None, f"{ratio:.2f}{unit}", "" if ok is None else ("yes" if ok(ratio) else "no"), r)
     return ratio
-tail = statistics.median(ratios((T, "raw-put", conc), (E, "etcd-put", conc), P99)) if get(T, "raw-put") and get(E, "etcd-put") else None
-compare("raw put >= 1.0x etcd put, p99 <= etcd's", (T, "raw-put", conc), (E, "etcd-put", conc), unit=f"x (p99 {tail:.2f}x)" if tail else "x",
-        ok=lambda ratio: ratio >= 1 and tail <= 1)
+tail = median(ratios((T, "raw-put", conc), (E, "etcd-put", conc), P99))
+compare("raw put >= 1.0x etcd put, p99 <= etcd's", (T, "raw-put", conc), (E, "etcd-put", conc),
+        unit=f"x (p99 {tail:.2f}x)" if tail is not None else "x (p99 n/a)",
+        ok=lambda ratio: ratio >= 1 and tail is not None and tail <= 1)
 compare("linearizable get >= 1.5x etcd get", (T, "raw-get", conc), (E, "etcd-get", conc), ok=lambda ratio: ratio >= 1.5)
 compare("1-client put p50 <= etcd's", (T, "raw-put", "1"), (E, "etcd-put", "1"), field=P50, unit="x latency", ok=lambda ratio: ratio <= 1)
 txn = get(T, "txn-put")
