@@ -322,4 +322,41 @@ static inline grpc_call_error cgrpc_request_call(grpc_server *server, cgrpc_requ
   return grpc_server_request_call(server, &r->call, &r->details, &r->metadata, cq, cq, tag);
 }
 
+// ---------------------------------------------------------------------------
+// Registered-method request slot: the core matches the method itself and hands over the
+// call with its (single) request message already read, saving a RECV_MESSAGE batch.
+
+typedef struct {
+  grpc_call *call;
+  gpr_timespec deadline;
+  grpc_metadata_array metadata;
+  grpc_byte_buffer *payload;
+} cgrpc_registered_request;
+
+static inline void cgrpc_registered_request_init(cgrpc_registered_request *r) {
+  r->call = NULL;
+  r->payload = NULL;
+  r->deadline = gpr_inf_future(GPR_CLOCK_REALTIME);
+  grpc_metadata_array_init(&r->metadata);
+}
+
+static inline void cgrpc_registered_request_destroy(cgrpc_registered_request *r) {
+  grpc_metadata_array_destroy(&r->metadata);
+  if (r->payload) grpc_byte_buffer_destroy(r->payload);
+  r->payload = NULL;
+}
+
+/// Registers `method` (any host) with its first message read before the call is reported.
+/// Must be called before grpc_server_start. NULL on failure.
+static inline void *cgrpc_register_method_reading_payload(grpc_server *server, const char *method) {
+  return grpc_server_register_method(server, method, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+}
+
+static inline grpc_call_error cgrpc_request_registered_call(grpc_server *server, void *method,
+                                                            cgrpc_registered_request *r,
+                                                            grpc_completion_queue *cq, void *tag) {
+  return grpc_server_request_registered_call(server, method, &r->call, &r->deadline, &r->metadata,
+                                             &r->payload, cq, cq, tag);
+}
+
 #endif

@@ -96,11 +96,18 @@ final class ServerCore: @unchecked Sendable {
     private let ownsQueues: Bool
     private var handlers: [String: MethodHandler]
     private let pendingRequestsPerQueue: Int
+    /// Methods registered with the core at start (``MethodHandler/takesOneRequest``); written
+    /// once, before `grpc_server_start`.
+    private var registered: [RegisteredMethod] = []
     private let phase = Mutex(Phase.created)
     private let stopped = OneShot<Void>()
     /// Inline streams in progress (``MethodHandler/endsOnlyWithClient``): shutdown ends them at
     /// once instead of waiting out the grace period; their clients reconnect elsewhere or later.
     private let openStreams = Mutex<[ObjectIdentifier: ServerCall]>([:])
+    /// Callback-answered calls not answered yet. Their close is watched only by the answer's
+    /// batch, so shutdown watches it itself: otherwise a call whose answer never comes would
+    /// hold the server open.
+    private let unanswered = Mutex<(calls: [ObjectIdentifier: ServerCall], shuttingDown: Bool)>(([:], false))
     let liveCalls = LiveCalls()
     let port: Int
 
@@ -134,10 +141,18 @@ final class ServerCore: @unchecked Sendable {
         }
         guard first else { return }
         handlers.merge(extra) { _, added in added }
+        for (path, handler) in handlers.sorted(by: { $0.key < $1.key }) where handler.takesOneRequest {
+            if let handle = cgrpc_register_method_reading_payload(server, path) {
+                registered.append(RegisteredMethod(path: path, handle: handle))
+            }
+        }
         grpc_server_start(server)
         for queue in queues {
             for _ in 0..<pendingRequestsPerQueue {
                 arm(CallRequest(server: self, queue: queue))
+                for method in registered {
+                    arm(RegisteredCallRequest(server: self, queue: queue, method: method))
+                }
             }
         }
     }
@@ -155,6 +170,17 @@ final class ServerCore: @unchecked Sendable {
         }
     }
 
+    /// Asks the core for the next call of a registered method.
+    private func arm(_ request: RegisteredCallRequest) {
+        phase.withLock { p in
+            guard p == .running else { return }
+            let tag = request.retainedTag()
+            if cgrpc_request_registered_call(server, request.method.handle, request.raw, request.queue.cq, tag) != GRPC_CALL_OK {
+                request.releaseTag(tag)
+            }
+        }
+    }
+
     /// Poll thread: a request slot completed. `success == false` means the
     /// server is shutting down; the slot is then dropped.
     fileprivate func requestCompleted(_ request: CallRequest, success: Bool) {
@@ -162,12 +188,24 @@ final class ServerCore: @unchecked Sendable {
         // Re-arm before dispatching so the core never runs out of slots,
         // and while `call` is still live (shutdown can't complete meanwhile).
         arm(request)
-        dispatch(call)
+        dispatch(call, request: nil)
     }
 
-    private func dispatch(_ call: ServerCall) {
-        call.watchForClose()
+    /// Poll thread: a registered method's slot completed, with the call's request already read.
+    fileprivate func requestCompleted(_ request: RegisteredCallRequest, success: Bool) {
+        guard success, let (call, message) = request.takeCall() else { return }
+        arm(request)
+        dispatch(call, request: message)
+    }
+
+    /// - Parameter request: the request message when the core has read it already (a registered
+    ///   method); nil to receive it with a batch of its own.
+    private func dispatch(_ call: ServerCall, request preread: Result<[UInt8]?, GRPCStatus>?) {
         let handler = handlers[call.method]
+        // A callback-answered call's close is watched by its answer's batch (one batch fewer),
+        // unless the server is shutting down first (see `watchUnanswered`).
+        let answeredByCallback = if case .unaryCallback = handler { true } else { false }
+        if !answeredByCallback { call.watchForClose() }
         let metrics = RPCMetrics.shared.method(call.method, handler: handler)
         let start = ContinuousClock.now
         metrics.started.increment()
@@ -175,6 +213,7 @@ final class ServerCore: @unchecked Sendable {
         if inlineStream { openStreams.withLock { $0[ObjectIdentifier(call)] = call } }
         @Sendable func finish(_ status: GRPCStatus, message: [UInt8]? = nil) {
             if inlineStream { _ = openStreams.withLock { $0.removeValue(forKey: ObjectIdentifier(call)) } }
+            if answeredByCallback { _ = unanswered.withLock { $0.calls.removeValue(forKey: ObjectIdentifier(call)) } }
             metrics.finished(status.code, since: start)
             call.finish(status, message: message)
         }
@@ -185,7 +224,7 @@ final class ServerCore: @unchecked Sendable {
         let context = ServerCallContext(call: call)
         switch handler {
         case .unary(let body):
-            call.receive { result in
+            receiveOne(call, preread) { result in
                 guard let request = Self.singleRequest(result, call: call) else { return }
                 call.attach(Task {
                     do {
@@ -197,8 +236,17 @@ final class ServerCore: @unchecked Sendable {
                 })
             }
         case .unaryCallback(let body):
-            call.receive { result in
-                guard let request = Self.singleRequest(result, call: call) else { return }
+            receiveOne(call, preread) { [self] result in
+                guard let request = Self.singleRequest(result, call: call) else {
+                    call.watchForClose()  // nothing else will end it
+                    return
+                }
+                let watchNow = unanswered.withLock { u in
+                    if u.shuttingDown { return true }
+                    u.calls[ObjectIdentifier(call)] = call
+                    return false
+                }
+                if watchNow { call.watchForClose() }
                 let respond = UnaryResponder { status, message in finish(status, message: message) }
                 do {
                     try body(context, request, respond)
@@ -207,7 +255,7 @@ final class ServerCore: @unchecked Sendable {
                 }
             }
         case .serverStreaming(let body):
-            call.receive { result in
+            receiveOne(call, preread) { result in
                 guard let request = Self.singleRequest(result, call: call) else { return }
                 call.attach(Task {
                     do {
@@ -242,6 +290,12 @@ final class ServerCore: @unchecked Sendable {
                 }
             })
         }
+    }
+
+    /// Hands `body` the call's one request: the one the core read already, or one received now.
+    private func receiveOne(_ call: ServerCall, _ preread: Result<[UInt8]?, GRPCStatus>?,
+                            _ body: @escaping @Sendable (Result<[UInt8]?, GRPCStatus>) -> Void) {
+        if let preread { body(preread) } else { call.receive(body) }
     }
 
     /// The request of a unary/server-streaming call, or nil if the call is
@@ -281,6 +335,12 @@ final class ServerCore: @unchecked Sendable {
             return Array(open.values)
         }
         for call in streams { call.cancel(GRPCStatus(.unavailable, "server shutting down")) }
+        let waiting = unanswered.withLock { u in
+            u.shuttingDown = true
+            defer { u.calls = [:] }
+            return Array(u.calls.values)
+        }
+        for call in waiting { call.watchForClose() }
         // The notification comes once every call is over; past the grace
         // period, cancel them to get there.
         let deadline = Task { [self] in
@@ -333,18 +393,72 @@ private final class CallRequest: CompletionTag, @unchecked Sendable {
         guard let call = raw.pointee.call else { return nil }
         let method = withUnsafePointer(to: &raw.pointee.details.method) { String(slice: $0) }
         let metadata = withUnsafePointer(to: &raw.pointee.metadata) { Metadata(array: $0) }
-        let remaining = cgrpc_remaining_ns(raw.pointee.details.deadline)
-        let deadline: ContinuousClock.Instant? =
-            remaining == .max ? nil : ContinuousClock.now.advanced(by: .nanoseconds(remaining))
-        var peer = ""
-        if let cPeer = grpc_call_get_peer(call) {
-            peer = String(cString: cPeer)
-            gpr_free(cPeer)
-        }
+        let deadline = ContinuousClock.Instant(grpcDeadline: raw.pointee.details.deadline)
         cgrpc_request_destroy(raw)
         cgrpc_request_init(raw)
-        return ServerCall(call: call, method: method, peer: peer, metadata: metadata, deadline: deadline,
-                          liveCalls: server.liveCalls)
+        return ServerCall(call: call, method: method, metadata: metadata, deadline: deadline, liveCalls: server.liveCalls)
+    }
+}
+
+/// A method registered with the core (`grpc_server_register_method`).
+struct RegisteredMethod: @unchecked Sendable {
+    // @unchecked: `handle` is the core's immutable per-method token.
+    let path: String
+    let handle: UnsafeMutableRawPointer
+}
+
+/// One outstanding `grpc_server_request_registered_call`: receives a new call of one
+/// registered method with its request message already read, then is re-armed.
+private final class RegisteredCallRequest: CompletionTag, @unchecked Sendable {
+    let raw: UnsafeMutablePointer<cgrpc_registered_request>
+    let server: ServerCore
+    let queue: CompletionQueue
+    let method: RegisteredMethod
+
+    init(server: ServerCore, queue: CompletionQueue, method: RegisteredMethod) {
+        self.server = server
+        self.queue = queue
+        self.method = method
+        raw = .allocate(capacity: 1)
+        cgrpc_registered_request_init(raw)
+    }
+
+    deinit {
+        cgrpc_registered_request_destroy(raw)
+        raw.deallocate()
+    }
+
+    override func complete(success: Bool) {
+        server.requestCompleted(self, success: success)
+    }
+
+    /// Moves the received call and its request out and resets the slot. The request is nil
+    /// when the client ended its side without sending one.
+    func takeCall() -> (ServerCall, Result<[UInt8]?, GRPCStatus>)? {
+        guard let call = raw.pointee.call else { return nil }
+        let metadata = withUnsafePointer(to: &raw.pointee.metadata) { Metadata(array: $0) }
+        let deadline = ContinuousClock.Instant(grpcDeadline: raw.pointee.deadline)
+        let request: Result<[UInt8]?, GRPCStatus>
+        if let payload = raw.pointee.payload {
+            request = ByteBuffer.bytes(from: payload).map { .success($0) }
+                ?? .failure(GRPCStatus(.internalError, "could not decode received message"))
+        } else {
+            request = .success(nil)
+        }
+        cgrpc_registered_request_destroy(raw)
+        cgrpc_registered_request_init(raw)
+        let serverCall = ServerCall(call: call, method: method.path, metadata: metadata, deadline: deadline,
+                                    liveCalls: server.liveCalls)
+        return (serverCall, request)
+    }
+}
+
+extension ContinuousClock.Instant {
+    /// The instant of a core deadline; nil for none (infinite future).
+    init?(grpcDeadline: gpr_timespec) {
+        let remaining = cgrpc_remaining_ns(grpcDeadline)
+        if remaining == .max { return nil }
+        self = ContinuousClock.now.advanced(by: .nanoseconds(remaining))
     }
 }
 

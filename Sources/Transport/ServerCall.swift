@@ -16,24 +16,24 @@ final class ServerCall: BatchOwner, Sendable {
         var closed = false
         var cancelled = false
         var initialMetadataSent = false
+        /// RECV_CLOSE_ON_SERVER was started (at most once per call).
+        var closeWatched = false
         var handlerTask: Task<Void, Never>?
     }
 
     private let state: Mutex<State>
     let method: String
-    let peer: String
     let metadata: Metadata
     let deadline: ContinuousClock.Instant?
     private let liveCalls: LiveCalls?
 
     /// - Parameter liveCalls: counts this call until its `grpc_call` is released.
-    init(call: OpaquePointer, method: String, peer: String, metadata: Metadata, deadline: ContinuousClock.Instant?,
+    init(call: OpaquePointer, method: String, metadata: Metadata, deadline: ContinuousClock.Instant?,
          liveCalls: LiveCalls? = nil) {
         self.state = Mutex(State(call: call))
         self.liveCalls = liveCalls
         liveCalls?.added()
         self.method = method
-        self.peer = peer
         self.metadata = metadata
         self.deadline = deadline
     }
@@ -44,6 +44,16 @@ final class ServerCall: BatchOwner, Sendable {
     }
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    /// The client's address as the core reports it; empty once the call is over. Asked for on
+    /// demand: few handlers want it, and it costs an allocation per call.
+    var peer: String {
+        guard let call = claimCall() else { return "" }
+        defer { batchFinished() }
+        guard let cPeer = grpc_call_get_peer(call) else { return "" }
+        defer { gpr_free(cPeer) }
+        return String(cString: cPeer)
+    }
 
     // MARK: Batch accounting
 
@@ -135,8 +145,23 @@ final class ServerCall: BatchOwner, Sendable {
 
     /// Issues RECV_CLOSE_ON_SERVER; the first batch of every call. It
     /// completes when the call is over, telling us whether it was cancelled.
+    /// Does nothing if the close is watched already.
     func watchForClose() {
+        guard claimCloseWatch() else { return }
         let batch = OperationBatch()
+        startWatchingClose(batch)
+    }
+
+    private func claimCloseWatch() -> Bool {
+        state.withLock { s in
+            if s.closeWatched { return false }
+            s.closeWatched = true
+            return true
+        }
+    }
+
+    /// Adds RECV_CLOSE_ON_SERVER to `batch` and starts it; its completion closes the call.
+    private func startWatchingClose(_ batch: OperationBatch) {
         batch.receiveCloseOnServer()
         let refused = start(batch) { [self] b, ok in
             markClosed(cancelled: !ok || b.cancelledOnServer)
@@ -203,11 +228,17 @@ final class ServerCall: BatchOwner, Sendable {
 
     /// Ends the call with `status`, optionally preceded by a last message,
     /// in a single batch. Fire-and-forget: the call releases itself later.
+    /// A call whose close nobody watches yet (a callback-answered unary call) watches it in the
+    /// same batch: a unary client has half-closed already, so the batch completes at once.
     func finish(_ status: GRPCStatus, message: [UInt8]? = nil) {
         let batch = OperationBatch()
         if claimInitialMetadata() { batch.sendInitialMetadata() }
         if let message { batch.sendMessage(message) }
         batch.sendStatus(status)
-        start(batch, handler: nil)
+        if claimCloseWatch() {
+            startWatchingClose(batch)
+        } else {
+            start(batch, handler: nil)
+        }
     }
 }

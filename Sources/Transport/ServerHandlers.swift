@@ -2,8 +2,9 @@
 public struct ServerCallContext: Sendable {
     /// Full method path, e.g. "/tinykvpb.TinyKv/RawGet".
     public let method: String
-    /// The client's address as reported by the core, e.g. "ipv4:127.0.0.1:53412".
-    public let peer: String
+    /// The client's address as reported by the core, e.g. "ipv4:127.0.0.1:53412" (empty once
+    /// the call is over).
+    public var peer: String { call.peer }
     /// Metadata sent by the client.
     public let requestMetadata: Metadata
     /// When the client's deadline expires (nil: no deadline). The core cancels
@@ -15,7 +16,6 @@ public struct ServerCallContext: Sendable {
     init(call: ServerCall) {
         self.call = call
         self.method = call.method
-        self.peer = call.peer
         self.requestMetadata = call.metadata
         self.deadline = call.deadline
     }
@@ -104,6 +104,15 @@ public enum MethodHandler: Sendable {
     /// scheduler's `Tso` streams) and no server-side code can end them, so server shutdown ends
     /// them at once. Task-based handlers get the grace period to finish on their own (a health
     /// `Watch` sends NOT_SERVING first).
+    /// Handlers of exactly one request message. Their methods are registered with the core, which
+    /// reads that message before it reports the call: one batch and one completion fewer per call.
+    var takesOneRequest: Bool {
+        switch self {
+        case .unary, .unaryCallback, .serverStreaming: true
+        case .clientStreaming, .bidiStreaming, .bidiStreamingInline, .clientStreamingInline: false
+        }
+    }
+
     var endsOnlyWithClient: Bool {
         switch self {
         case .bidiStreamingInline, .clientStreamingInline: true

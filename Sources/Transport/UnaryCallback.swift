@@ -4,14 +4,22 @@ import Synchronization
 ///
 /// Calling it starts the call's final batch (status and message) directly: no Swift task is
 /// woken, so a raft store can answer from its apply thread. A second call is a programming
-/// error (debug assertion; ignored in release). A responder never called leaves the call open
-/// until the client cancels it or its deadline passes, which the core enforces.
+/// error (debug assertion; ignored in release). A responder released without being called
+/// answers `INTERNAL` itself.
 public final class UnaryResponder: Sendable {
     private let responded = Atomic<Bool>(false)
     private let finish: @Sendable (GRPCStatus, [UInt8]?) -> Void
 
     init(finish: @escaping @Sendable (GRPCStatus, [UInt8]?) -> Void) {
         self.finish = finish
+    }
+
+    /// A handler that lost its responder without answering would leave the client waiting
+    /// (and the call held) until its deadline: answer for it.
+    deinit {
+        if !responded.load(ordering: .acquiring) {
+            finish(GRPCStatus(.internalError, "the handler ended without answering"), nil)
+        }
     }
 
     /// Ends the call: `.success` answers OK with the response bytes, `.failure` with that status.

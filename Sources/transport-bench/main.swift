@@ -2,7 +2,7 @@
 // in-process server (or --target host:port serving /bench.Echo/Unary).
 // Prints calls/s and latency percentiles.
 //
-//   transport-bench [--concurrency 64] [--seconds 5] [--payload 32] [--target host:port]
+//   transport-bench [--concurrency 64] [--seconds 5] [--payload 32] [--target host:port] [--callback]
 //   transport-bench --serve 127.0.0.1:50051 [--seconds 60]   (interop test server)
 import Transport
 #if canImport(Glibc)
@@ -16,10 +16,13 @@ struct Options {
     var target: String?
     var serverThreads = 2
     var serve: String?
+    /// Call the server's callback-answered echo (`.unaryCallback`, as a store's KV methods are).
+    var callback = false
 
     init(_ args: [String]) {
         var it = args.dropFirst().makeIterator()
         while let flag = it.next() {
+            if flag == "--callback" { callback = true; continue }
             let value = it.next() ?? ""
             switch flag {
             case "--concurrency", "-c": concurrency = Int(value) ?? concurrency
@@ -35,12 +38,13 @@ struct Options {
 }
 
 let options = Options(CommandLine.arguments)
-let method = "/bench.Echo/Unary"
+let method = options.callback ? "/bench.Echo/Callback" : "/bench.Echo/Unary"
 
 if let address = options.serve {
     // Interop mode: a few methods for external clients (e.g. Python grpcio).
     let s = try GRPCServer(address: address, handlers: [
-        method: .unary { _, request in request },
+        "/bench.Echo/Unary": .unary { _, request in request },
+        "/bench.Echo/Callback": .unaryCallback { _, request, respond in respond(.success(request)) },
         "/bench.Echo/Fail": .unary { _, _ in throw GRPCStatus(.notFound, "key not found: ü") },
         "/bench.Echo/Meta": .unary { context, _ in Array((context.requestMetadata["x-token"] ?? "").utf8) },
         "/bench.Echo/Sum": .clientStreaming { _, requests in
@@ -65,7 +69,11 @@ if let given = options.target {
     target = given
 } else {
     let s = try GRPCServer(
-        address: "127.0.0.1:0", handlers: [method: .unary { _, request in request }],
+        address: "127.0.0.1:0",
+        handlers: [
+            "/bench.Echo/Unary": .unary { _, request in request },
+            "/bench.Echo/Callback": .unaryCallback { _, request, respond in respond(.success(request)) },
+        ],
         completionQueueThreads: options.serverThreads)
     s.start()
     server = s

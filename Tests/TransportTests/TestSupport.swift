@@ -101,6 +101,8 @@ func testHandlers(probe: Probe) -> [String: MethodHandler] {
             parkedResponders.withLock { $0.append(respond) }
             probe.bump("never.started")
         },
+        // Callback unary whose handler lets go of its responder without answering.
+        "/test.Echo/CallbackDrop": .unaryCallback { _, _, _ in probe.bump("drop.started") },
         "/test.Echo/Count": .serverStreaming { _, request, writer in
             let n = Int(readU32(request))
             for i in 0..<n {

@@ -47,6 +47,36 @@ final class UnaryCallbackTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - stopStart, .seconds(5))
     }
 
+    func testShutdownEndsACallThatIsNeverAnswered() async throws {
+        let h = try Harness.start()
+        let call = Task {
+            try await h.channel.unary(method: "/test.Echo/CallbackNever", request: [], timeout: .seconds(60))
+        }
+        let started = await h.probe.wait("never.started")
+        XCTAssertTrue(started)
+        // The answer's batch would have watched the call's close: shutdown must watch it instead,
+        // or the call would hold the server open.
+        let stopStart = ContinuousClock.now
+        await h.stop()
+        XCTAssertLessThan(ContinuousClock.now - stopStart, .seconds(10))
+        do {
+            _ = try await call.value
+            XCTFail("an unanswered call succeeded")
+        } catch let status as GRPCStatus {
+            XCTAssertNotEqual(status.code, .ok)
+        }
+    }
+
+    func testAResponderReleasedWithoutAnsweringAnswersInternal() async throws {
+        let h = try Harness.start()
+        let status = await XCTAssertThrowsStatus(.internalError) {
+            _ = try await h.channel.unary(method: "/test.Echo/CallbackDrop", request: [1], timeout: .seconds(10))
+        }
+        XCTAssertEqual(status?.message, "the handler ended without answering")
+        XCTAssertEqual(h.probe.count("drop.started"), 1)
+        await h.stop()
+    }
+
     func testManyConcurrentCalls() async throws {
         let h = try Harness.start()
         try await withThrowingTaskGroup(of: Void.self) { group in
