@@ -284,3 +284,24 @@ def test_a_leader_writes_its_raft_log_once_per_write_and_a_kill_loses_no_commit(
     # build on two cores applied 46 - 62 of 100 inline; without inline applies it is none.
     assert inline >= 0.2 * proposals, (inline, proposals)
     cluster.kill_all_restart_and_check(acked)
+
+
+def test_slow_raft_rounds_and_kv_writes_are_logged_at_most_once_a_second(cluster):
+    """With slow-log-threshold = "1us" every round that writes is slow: the store says what the
+    round did, and its warnings are rate-limited (the count left out goes in the next one)."""
+    cluster.start_store(0, extra_config='slow-log-threshold = "1us"\n')
+    started = time.time()
+    for i in range(40):
+        cluster.put(b"slow%02d" % i, b"v")
+        time.sleep(0.05)
+    elapsed = time.time() - started
+    log = cluster.procs[0].output()
+    rounds = [line for line in log.splitlines() if "slow raft round" in line]
+    writes = [line for line in log.splitlines() if "slow kv write" in line]
+    assert rounds and writes, log[-2000:]
+    for field in ["took_ms=", "messages=", "regions_ready=", "write_ms=", "write_ops=", "fsync="]:
+        assert all(field in line for line in rounds), (field, rounds)
+    assert all("took_ms=" in line and "bytes=" in line for line in writes), writes
+    # At most one warning a second per kind (plus one for the start), however many rounds.
+    assert len(rounds) <= elapsed + 5 and len(writes) <= elapsed + 5, (len(rounds), len(writes), elapsed)
+    assert any("slow_rounds_not_logged=0" not in line for line in rounds), rounds

@@ -33,9 +33,13 @@ final class ApplyWorker: @unchecked Sendable {
     private let thread = DedicatedThread()
     /// Held while tasks are applied: by the apply thread, or by the poller applying inline.
     private let applying = NSLock()
+    /// Slow kv writes (guarded by `applying`).
+    private var slowWrites: SlowEventLog
 
-    init(kvEngine: any KVEngine, storeID: UInt64, logger: Logger, report: @escaping @Sendable ([ApplyResult]) -> Void) {
+    init(kvEngine: any KVEngine, storeID: UInt64, logger: Logger, slowLogThreshold: Duration = .milliseconds(200),
+         report: @escaping @Sendable ([ApplyResult]) -> Void) {
         self.kvEngine = kvEngine
+        self.slowWrites = SlowEventLog(threshold: slowLogThreshold)
         self.storeID = storeID
         self.logger = logger
         self.report = report
@@ -85,6 +89,13 @@ final class ApplyWorker: @unchecked Sendable {
                     let started = ContinuousClock.now
                     try kvEngine.write(batch, sync: false)
                     RaftStoreMetrics.applyLatency.record(since: started)
+                    let took = started.duration(to: .now)
+                    slowWrites.record(took) { suppressed in
+                        logger.warning("slow kv write", metadata: [
+                            "took_ms": "\(took.millisecondsText)", "write_ops": "\(batch.count)", "bytes": "\(batch.byteSize)",
+                            "slow_writes_not_logged": "\(suppressed)",
+                        ])
+                    }
                 }
             } catch {
                 // A failed kv write cannot be retried safely out of order: stop serving.

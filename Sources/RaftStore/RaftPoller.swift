@@ -54,6 +54,12 @@ final class RaftPoller: @unchecked Sendable {
     /// Raft-engine writes left for the next round's write: log truncations, and hard states
     /// that changed only the commit index.
     private var pendingRaftBatch = WriteBatch()
+    /// Slow rounds, warned about with what the round did (``SlowEventLog``).
+    private lazy var slowRounds = SlowEventLog(threshold: config.slowLogThreshold)
+    /// The last round's raft-engine write: how long it took (zero: none), entries and bytes.
+    private var roundWrite: (took: Duration, operations: Int, synced: Bool) = (.zero, 0, false)
+    /// Regions with a Ready in the last round.
+    private var roundReadies = 0
     /// `pendingRaftBatch` holds nothing but commit-index-only hard states.
     private var pendingHoldsOnlyCommitIndexes = false
     private(set) var tickCount: UInt64 = 0
@@ -107,7 +113,7 @@ final class RaftPoller: @unchecked Sendable {
         snapshotWorker = SnapshotWorker(manager: snapshots, logger: logger) { regionID, result in
             inbox.push(.snapshotGenerated(regionID: regionID, result))
         }
-        applier = ApplyWorker(kvEngine: kvEngine, storeID: storeID, logger: logger) { results in
+        applier = ApplyWorker(kvEngine: kvEngine, storeID: storeID, logger: logger, slowLogThreshold: config.slowLogThreshold) { results in
             inbox.push(.applied(results))
         }
         feedback = TransportFeedback(
@@ -183,6 +189,7 @@ final class RaftPoller: @unchecked Sendable {
         let tickInterval = config.baseTickInterval
         var nextTick = ContinuousClock.now + tickInterval
         while let messages = inbox.drain(timeout: ContinuousClock.now.duration(to: nextTick)) {
+            let began = ContinuousClock.now
             roundStart = clock.now()
             for message in messages { handle(message) }
             proposeBatches()
@@ -193,6 +200,14 @@ final class RaftPoller: @unchecked Sendable {
             serveLocalReads()
             sendReadIndexes()
             handleReadies()
+            let took = began.duration(to: .now)
+            slowRounds.record(took) { suppressed in
+                logger.warning("slow raft round", metadata: [
+                    "took_ms": "\(took.millisecondsText)", "messages": "\(messages.count)", "regions_ready": "\(roundReadies)",
+                    "write_ms": "\(roundWrite.took.millisecondsText)", "write_ops": "\(roundWrite.operations)",
+                    "fsync": "\(roundWrite.synced)", "regions": "\(peers.count)", "slow_rounds_not_logged": "\(suppressed)",
+                ])
+            }
         }
         for peer in peers.values { peer.failPending(RegionErrors.regionNotFound(peer.regionID), includingProposals: true) }
     }
@@ -984,6 +999,8 @@ final class RaftPoller: @unchecked Sendable {
             readies.append((peer, ready, Self.committedAreOnDisk(ready, persistedLast: persistedLast)))
         }
         dirty.removeAll(keepingCapacity: true)
+        roundReadies = readies.count
+        roundWrite = (.zero, 0, false)
         // A leader's messages (appends, heartbeats) do not depend on its own log being on
         // disk (Raft thesis §10.2.1): send them before the fsync so followers write in
         // parallel with the leader. Everyone else must persist before speaking (votes and
@@ -1015,6 +1032,7 @@ final class RaftPoller: @unchecked Sendable {
                 let started = ContinuousClock.now
                 try raftEngine.write(batch, sync: sync)
                 RaftStoreMetrics.appendLatency.record(since: started)
+                roundWrite = (started.duration(to: .now), batch.count, sync)
             } catch {
                 // Nothing sent or acknowledged depends on this write yet, but Raft's state
                 // now runs ahead of the disk: the only safe reaction is to stop.

@@ -28,6 +28,9 @@ public struct RaftStoreConfig: Sendable, Equatable {
     public var leaderLease = true
     /// Where raft logs and raft states are kept.
     public var raftEngine = RaftEngineKind.raftLog
+    /// Raft rounds and engine writes at least this long are logged as warnings (at most one a
+    /// second per kind); zero: never.
+    public var slowLogThreshold: Duration = .milliseconds(200)
     /// TLS for this store's connections to the scheduler and to other stores (nil: plaintext).
     public var tls: TLSConfig?
 

@@ -39,6 +39,9 @@ public struct StoreConfig: Sendable, Equatable {
     public var raftSkipBroadcastCommit = true
     /// Where raft logs are kept (`raft-engine`): `raft-log` (default) or `rocksdb`.
     public var raftEngine = RaftEngineKind.raftLog
+    /// Raft rounds and engine writes at least this long are logged as warnings (`slow-log-threshold`, as
+    /// TiKV's `raftstore` slow logs); zero turns them off.
+    public var slowLogThreshold: Duration = .milliseconds(200)
 
     /// The largest gRPC message sent or received (`max-grpc-message-size`); must exceed `raft-entry-max-size`.
     public var maxGrpcMessageSize: UInt64 = 16 << 20
@@ -86,6 +89,7 @@ public struct StoreConfig: Sendable, Equatable {
             }
             raftEngine = kind
         }
+        if let v = try file.duration("slow-log-threshold") { slowLogThreshold = v }
         if let v = try file.size("max-grpc-message-size") { maxGrpcMessageSize = v }
         if let v = try file.size("max-key-size") { maxKeySize = v }
         if let v = try file.size("raft-entry-max-size") { raftEntryMaxSize = v }
@@ -112,6 +116,7 @@ public struct StoreConfig: Sendable, Equatable {
         config.hibernateRegions = hibernateRegions
         config.skipBroadcastCommit = raftSkipBroadcastCommit
         config.raftEngine = raftEngine
+        config.slowLogThreshold = slowLogThreshold
         return config
     }
 
