@@ -151,7 +151,7 @@ final class ServerCore: @unchecked Sendable {
             for _ in 0..<pendingRequestsPerQueue {
                 arm(CallRequest(server: self, queue: queue))
                 for method in registered {
-                    arm(RegisteredCallRequest(server: self, queue: queue, method: method))
+                    arm(CallRequest(server: self, queue: queue, method: method))
                 }
             }
         }
@@ -164,18 +164,7 @@ final class ServerCore: @unchecked Sendable {
         phase.withLock { p in
             guard p == .running else { return }
             let tag = request.retainedTag()
-            if cgrpc_request_call(server, request.raw, request.queue.cq, tag) != GRPC_CALL_OK {
-                request.releaseTag(tag)
-            }
-        }
-    }
-
-    /// Asks the core for the next call of a registered method.
-    private func arm(_ request: RegisteredCallRequest) {
-        phase.withLock { p in
-            guard p == .running else { return }
-            let tag = request.retainedTag()
-            if cgrpc_request_registered_call(server, request.method.handle, request.raw, request.queue.cq, tag) != GRPC_CALL_OK {
+            if request.requestNext(from: server, tag: tag) != GRPC_CALL_OK {
                 request.releaseTag(tag)
             }
         }
@@ -184,16 +173,9 @@ final class ServerCore: @unchecked Sendable {
     /// Poll thread: a request slot completed. `success == false` means the
     /// server is shutting down; the slot is then dropped.
     fileprivate func requestCompleted(_ request: CallRequest, success: Bool) {
-        guard success, let call = request.takeCall() else { return }
+        guard success, let (call, message) = request.takeCall() else { return }
         // Re-arm before dispatching so the core never runs out of slots,
         // and while `call` is still live (shutdown can't complete meanwhile).
-        arm(request)
-        dispatch(call, request: nil)
-    }
-
-    /// Poll thread: a registered method's slot completed, with the call's request already read.
-    fileprivate func requestCompleted(_ request: RegisteredCallRequest, success: Bool) {
-        guard success, let (call, message) = request.takeCall() else { return }
         arm(request)
         dispatch(call, request: message)
     }
@@ -365,41 +347,6 @@ final class ServerCore: @unchecked Sendable {
     }
 }
 
-/// One outstanding `grpc_server_request_call`: receives a new call's handle,
-/// details and metadata, then is re-armed for the next call.
-private final class CallRequest: CompletionTag, @unchecked Sendable {
-    let raw: UnsafeMutablePointer<cgrpc_request>
-    let server: ServerCore
-    let queue: CompletionQueue
-
-    init(server: ServerCore, queue: CompletionQueue) {
-        self.server = server
-        self.queue = queue
-        raw = .allocate(capacity: 1)
-        cgrpc_request_init(raw)
-    }
-
-    deinit {
-        cgrpc_request_destroy(raw)
-        raw.deallocate()
-    }
-
-    override func complete(success: Bool) {
-        server.requestCompleted(self, success: success)
-    }
-
-    /// Moves the received call out (copying its details) and resets the slot.
-    func takeCall() -> ServerCall? {
-        guard let call = raw.pointee.call else { return nil }
-        let method = withUnsafePointer(to: &raw.pointee.details.method) { String(slice: $0) }
-        let metadata = withUnsafePointer(to: &raw.pointee.metadata) { Metadata(array: $0) }
-        let deadline = ContinuousClock.Instant(grpcDeadline: raw.pointee.details.deadline)
-        cgrpc_request_destroy(raw)
-        cgrpc_request_init(raw)
-        return ServerCall(call: call, method: method, metadata: metadata, deadline: deadline, liveCalls: server.liveCalls)
-    }
-}
-
 /// A method registered with the core (`grpc_server_register_method`).
 struct RegisteredMethod: @unchecked Sendable {
     // @unchecked: `handle` is the core's immutable per-method token.
@@ -407,49 +354,86 @@ struct RegisteredMethod: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 }
 
-/// One outstanding `grpc_server_request_registered_call`: receives a new call of one
-/// registered method with its request message already read, then is re-armed.
-private final class RegisteredCallRequest: CompletionTag, @unchecked Sendable {
-    let raw: UnsafeMutablePointer<cgrpc_registered_request>
+/// One outstanding request for a new call, re-armed after each: for a call of any method not
+/// registered (`grpc_server_request_call`), or for a call of one registered method, which the
+/// core reports with its request message already read (`grpc_server_request_registered_call`).
+private final class CallRequest: CompletionTag, @unchecked Sendable {
+    private enum Slot {
+        case unregistered(UnsafeMutablePointer<cgrpc_request>)
+        case registered(RegisteredMethod, UnsafeMutablePointer<cgrpc_registered_request>)
+    }
+
+    private let slot: Slot
     let server: ServerCore
     let queue: CompletionQueue
-    let method: RegisteredMethod
 
-    init(server: ServerCore, queue: CompletionQueue, method: RegisteredMethod) {
+    /// - Parameter method: the registered method to receive calls of; nil for unregistered ones.
+    init(server: ServerCore, queue: CompletionQueue, method: RegisteredMethod? = nil) {
         self.server = server
         self.queue = queue
-        self.method = method
-        raw = .allocate(capacity: 1)
-        cgrpc_registered_request_init(raw)
+        if let method {
+            let raw = UnsafeMutablePointer<cgrpc_registered_request>.allocate(capacity: 1)
+            cgrpc_registered_request_init(raw)
+            slot = .registered(method, raw)
+        } else {
+            let raw = UnsafeMutablePointer<cgrpc_request>.allocate(capacity: 1)
+            cgrpc_request_init(raw)
+            slot = .unregistered(raw)
+        }
     }
 
     deinit {
-        cgrpc_registered_request_destroy(raw)
-        raw.deallocate()
+        switch slot {
+        case .unregistered(let raw):
+            cgrpc_request_destroy(raw)
+            raw.deallocate()
+        case .registered(_, let raw):
+            cgrpc_registered_request_destroy(raw)
+            raw.deallocate()
+        }
     }
 
     override func complete(success: Bool) {
         server.requestCompleted(self, success: success)
     }
 
-    /// Moves the received call and its request out and resets the slot. The request is nil
-    /// when the client ended its side without sending one.
-    func takeCall() -> (ServerCall, Result<[UInt8]?, GRPCStatus>)? {
-        guard let call = raw.pointee.call else { return nil }
-        let metadata = withUnsafePointer(to: &raw.pointee.metadata) { Metadata(array: $0) }
-        let deadline = ContinuousClock.Instant(grpcDeadline: raw.pointee.deadline)
-        let request: Result<[UInt8]?, GRPCStatus>
-        if let payload = raw.pointee.payload {
-            request = ByteBuffer.bytes(from: payload).map { .success($0) }
-                ?? .failure(GRPCStatus(.internalError, "could not decode received message"))
-        } else {
-            request = .success(nil)
+    /// Asks `server`'s core for the next call, reported on this request's queue with `tag`.
+    func requestNext(from server: OpaquePointer, tag: UnsafeMutableRawPointer) -> grpc_call_error {
+        switch slot {
+        case .unregistered(let raw): cgrpc_request_call(server, raw, queue.cq, tag)
+        case .registered(let method, let raw): cgrpc_request_registered_call(server, method.handle, raw, queue.cq, tag)
         }
-        cgrpc_registered_request_destroy(raw)
-        cgrpc_registered_request_init(raw)
-        let serverCall = ServerCall(call: call, method: method.path, metadata: metadata, deadline: deadline,
-                                    liveCalls: server.liveCalls)
-        return (serverCall, request)
+    }
+
+    /// Moves the received call out (copying its details) and resets the slot. With it comes
+    /// the request message when the core read it (a registered method; nil inside when the
+    /// client ended its side without one), or nil when it is still to be received.
+    func takeCall() -> (ServerCall, Result<[UInt8]?, GRPCStatus>?)? {
+        switch slot {
+        case .unregistered(let raw):
+            guard let call = raw.pointee.call else { return nil }
+            let method = withUnsafePointer(to: &raw.pointee.details.method) { String(slice: $0) }
+            let metadata = withUnsafePointer(to: &raw.pointee.metadata) { Metadata(array: $0) }
+            let deadline = ContinuousClock.Instant(grpcDeadline: raw.pointee.details.deadline)
+            cgrpc_request_destroy(raw)
+            cgrpc_request_init(raw)
+            return (ServerCall(call: call, method: method, metadata: metadata, deadline: deadline, liveCalls: server.liveCalls), nil)
+        case .registered(let method, let raw):
+            guard let call = raw.pointee.call else { return nil }
+            let metadata = withUnsafePointer(to: &raw.pointee.metadata) { Metadata(array: $0) }
+            let deadline = ContinuousClock.Instant(grpcDeadline: raw.pointee.deadline)
+            let request: Result<[UInt8]?, GRPCStatus> = if let payload = raw.pointee.payload {
+                ByteBuffer.bytes(from: payload).map { .success($0) }
+                    ?? .failure(GRPCStatus(.internalError, "could not decode received message"))
+            } else {
+                .success(nil)
+            }
+            cgrpc_registered_request_destroy(raw)
+            cgrpc_registered_request_init(raw)
+            let serverCall = ServerCall(call: call, method: method.path, metadata: metadata, deadline: deadline,
+                                        liveCalls: server.liveCalls)
+            return (serverCall, request)
+        }
     }
 }
 
