@@ -56,7 +56,8 @@ final class RaftPoller: @unchecked Sendable {
     private var pendingRaftBatch = WriteBatch()
     /// Slow rounds, warned about with what the round did (``SlowEventLog``).
     private lazy var slowRounds = SlowEventLog(threshold: config.slowLogThreshold)
-    /// The last round's raft-engine write: how long it took (zero: none), entries and bytes.
+    /// The last round's raft-engine write: how long it took (zero: none), its operations and
+    /// whether it was synced.
     private var roundWrite: (took: Duration, operations: Int, synced: Bool) = (.zero, 0, false)
     /// Regions with a Ready in the last round.
     private var roundReadies = 0

@@ -185,7 +185,7 @@ final class ServerCore: @unchecked Sendable {
     private func dispatch(_ call: ServerCall, request preread: Result<[UInt8]?, GRPCStatus>?) {
         let handler = handlers[call.method]
         // A callback-answered call's close is watched by its answer's batch (one batch fewer),
-        // unless the server is shutting down first (see `watchUnanswered`).
+        // unless the server starts shutting down first (see `unanswered`).
         let answeredByCallback = if case .unaryCallback = handler { true } else { false }
         if !answeredByCallback { call.watchForClose() }
         let metrics = RPCMetrics.shared.method(call.method, handler: handler)

@@ -143,9 +143,9 @@ final class ServerCall: BatchOwner, Sendable {
 
     // MARK: Operations
 
-    /// Issues RECV_CLOSE_ON_SERVER; the first batch of every call. It
-    /// completes when the call is over, telling us whether it was cancelled.
-    /// Does nothing if the close is watched already.
+    /// Issues RECV_CLOSE_ON_SERVER, the first batch of every call but a callback-answered one
+    /// (whose answer's batch carries it, see ``finish(_:message:)``). It completes when the call
+    /// is over, telling us whether it was cancelled. Does nothing if the close is watched already.
     func watchForClose() {
         guard claimCloseWatch() else { return }
         let batch = OperationBatch()

@@ -100,10 +100,6 @@ public enum MethodHandler: Sendable {
     /// apply thread). Throwing a `GRPCStatus` before responding answers with it.
     case unaryCallback(@Sendable (ServerCallContext, [UInt8], UnaryResponder) throws -> Void)
 
-    /// Inline streams live as long as their client wants (a store's inbound `Raft` streams, the
-    /// scheduler's `Tso` streams) and no server-side code can end them, so server shutdown ends
-    /// them at once. Task-based handlers get the grace period to finish on their own (a health
-    /// `Watch` sends NOT_SERVING first).
     /// Handlers of exactly one request message. Their methods are registered with the core, which
     /// reads that message before it reports the call: one batch and one completion fewer per call.
     var takesOneRequest: Bool {
@@ -113,6 +109,10 @@ public enum MethodHandler: Sendable {
         }
     }
 
+    /// Inline streams live as long as their client wants (a store's inbound `Raft` streams, the
+    /// scheduler's `Tso` streams) and no server-side code can end them, so server shutdown ends
+    /// them at once. Task-based handlers get the grace period to finish on their own (a health
+    /// `Watch` sends NOT_SERVING first).
     var endsOnlyWithClient: Bool {
         switch self {
         case .bidiStreamingInline, .clientStreamingInline: true
