@@ -88,8 +88,8 @@ final class ApplyWorker: @unchecked Sendable {
                 if !batch.isEmpty {
                     let started = ContinuousClock.now
                     try kvEngine.write(batch, sync: false)
-                    RaftStoreMetrics.applyLatency.record(since: started)
                     let took = started.duration(to: .now)
+                    RaftStoreMetrics.applyLatency.record(took)
                     slowWrites.record(took) { suppressed in
                         logger.warning("slow kv write", metadata: [
                             "took_ms": "\(took.millisecondsText)", "write_ops": "\(batch.count)", "bytes": "\(batch.byteSize)",

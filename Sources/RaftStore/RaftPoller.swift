@@ -55,7 +55,7 @@ final class RaftPoller: @unchecked Sendable {
     /// that changed only the commit index.
     private var pendingRaftBatch = WriteBatch()
     /// Slow rounds, warned about with what the round did (``SlowEventLog``).
-    private lazy var slowRounds = SlowEventLog(threshold: config.slowLogThreshold)
+    private var slowRounds: SlowEventLog
     /// The last round's raft-engine write: how long it took (zero: none), its operations and
     /// whether it was synced.
     private var roundWrite: (took: Duration, operations: Int, synced: Bool) = (.zero, 0, false)
@@ -95,6 +95,7 @@ final class RaftPoller: @unchecked Sendable {
          lookupRegion: @escaping @Sendable (UInt64) async throws -> Metapb.Region?) {
         self.storeID = storeID
         self.config = config
+        slowRounds = SlowEventLog(threshold: config.slowLogThreshold)
         self.raftEngine = raftEngine
         self.kvEngine = kvEngine
         self.transport = transport
@@ -1032,8 +1033,9 @@ final class RaftPoller: @unchecked Sendable {
             do {
                 let started = ContinuousClock.now
                 try raftEngine.write(batch, sync: sync)
-                RaftStoreMetrics.appendLatency.record(since: started)
-                roundWrite = (started.duration(to: .now), batch.count, sync)
+                let took = started.duration(to: .now)
+                RaftStoreMetrics.appendLatency.record(took)
+                roundWrite = (took, batch.count, sync)
             } catch {
                 // Nothing sent or acknowledged depends on this write yet, but Raft's state
                 // now runs ahead of the disk: the only safe reaction is to stop.

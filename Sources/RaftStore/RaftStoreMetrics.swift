@@ -37,7 +37,12 @@ enum RaftStoreMetrics {
 extension Timer {
     /// Records the time elapsed since `start`.
     func record(since start: ContinuousClock.Instant) {
-        let elapsed = (ContinuousClock.now - start).components
-        recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        record(ContinuousClock.now - start)
+    }
+
+    /// Records `elapsed`.
+    func record(_ elapsed: Duration) {
+        let parts = elapsed.components
+        recordNanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
     }
 }

@@ -1,5 +1,6 @@
 // transport-bench: N concurrent unary echo calls for S seconds against an
-// in-process server (or --target host:port serving /bench.Echo/Unary).
+// in-process server (or --target host:port serving /bench.Echo/Unary, or with --callback
+// /bench.Echo/Callback).
 // Prints calls/s and latency percentiles.
 //
 //   transport-bench [--concurrency 64] [--seconds 5] [--payload 32] [--target host:port] [--callback]
@@ -39,12 +40,15 @@ struct Options {
 
 let options = Options(CommandLine.arguments)
 let method = options.callback ? "/bench.Echo/Callback" : "/bench.Echo/Unary"
+/// The echo methods calls are measured against: answered by a task, or by callback.
+let echoHandlers: [String: MethodHandler] = [
+    "/bench.Echo/Unary": .unary { _, request in request },
+    "/bench.Echo/Callback": .unaryCallback { _, request, respond in respond(.success(request)) },
+]
 
 if let address = options.serve {
     // Interop mode: a few methods for external clients (e.g. Python grpcio).
-    let s = try GRPCServer(address: address, handlers: [
-        "/bench.Echo/Unary": .unary { _, request in request },
-        "/bench.Echo/Callback": .unaryCallback { _, request, respond in respond(.success(request)) },
+    let s = try GRPCServer(address: address, handlers: echoHandlers.merging([
         "/bench.Echo/Fail": .unary { _, _ in throw GRPCStatus(.notFound, "key not found: ü") },
         "/bench.Echo/Meta": .unary { context, _ in Array((context.requestMetadata["x-token"] ?? "").utf8) },
         "/bench.Echo/Sum": .clientStreaming { _, requests in
@@ -55,7 +59,7 @@ if let address = options.serve {
         "/bench.Echo/Bidi": .bidiStreaming { _, requests, writer in
             for try await message in requests { try await writer.send(message) }
         },
-    ], completionQueueThreads: options.serverThreads)
+    ]) { ours, _ in ours }, completionQueueThreads: options.serverThreads)
     s.start()
     print("serving on port \(s.port)")
     try await Task.sleep(for: .seconds(options.seconds))
@@ -69,12 +73,7 @@ if let given = options.target {
     target = given
 } else {
     let s = try GRPCServer(
-        address: "127.0.0.1:0",
-        handlers: [
-            "/bench.Echo/Unary": .unary { _, request in request },
-            "/bench.Echo/Callback": .unaryCallback { _, request, respond in respond(.success(request)) },
-        ],
-        completionQueueThreads: options.serverThreads)
+        address: "127.0.0.1:0", handlers: echoHandlers, completionQueueThreads: options.serverThreads)
     s.start()
     server = s
     target = "127.0.0.1:\(s.port)"
